@@ -1,0 +1,110 @@
+using Microsoft.ML.Runtime;
+using System.Text.Json;
+
+namespace MLExtensions.Core;
+
+/// <summary>
+/// Writes a checkpoint after every epoch and, at the start of training, resumes from the checkpoint in
+/// the folder when there is one.
+/// </summary>
+/// <remarks>
+/// A checkpoint holds everything that influences the rest of the run: current weights, optimizer state,
+/// the random generator's state, the loop state and history, and early stopping's best weights and
+/// counters. Shuffling is a function of (seed, epoch), so it needs no state. The file is written to a
+/// temporary name and renamed, so a crash leaves the previous checkpoint intact.
+/// </remarks>
+internal sealed class CheckpointCallback : ITrainingCallback
+{
+    /// <summary>The checkpoint file name inside <see cref="CheckpointOptions.Directory"/>.</summary>
+    public const string FileName = "checkpoint.mlxckpt";
+
+    private const string Magic = "MLXCKPT";
+    private const int FormatVersion = 1;
+
+    private readonly CheckpointOptions _options;
+    private readonly EarlyStoppingCallback _earlyStopping;
+
+    public CheckpointCallback(CheckpointOptions options, EarlyStoppingCallback earlyStopping)
+    {
+        _options = options;
+        _earlyStopping = earlyStopping;
+    }
+
+    private string FilePath => Path.Combine(_options.Directory!, FileName);
+
+    public void OnTrainBegin(TrainingRun run)
+    {
+        if (!_options.ResumeIfPresent || !File.Exists(FilePath))
+            return;
+        using var stream = File.OpenRead(FilePath);
+        using var reader = new BinaryReader(stream);
+        if (reader.ReadString() != Magic)
+            throw new InvalidDataException($"'{FilePath}' is not an MLExtensions checkpoint.");
+        int version = reader.ReadInt32();
+        if (version != FormatVersion)
+            throw new InvalidDataException($"Checkpoint '{FilePath}' has format version {version}; this version of MLExtensions reads version {FormatVersion}.");
+        var saved = JsonSerializer.Deserialize<SavedState>(reader.ReadString())
+            ?? throw new InvalidDataException($"Checkpoint '{FilePath}' has no state record.");
+        string fingerprint = Fingerprint(run);
+        if (saved.Fingerprint != fingerprint)
+            throw new InvalidOperationException(
+                $"Checkpoint '{FilePath}' was written by a different run ({saved.Fingerprint}); this run is {fingerprint}. " +
+                "Use an empty checkpoint folder or set Checkpoint.ResumeIfPresent = false.");
+
+        using (var weights = WeightSnapshot.Load(reader))
+            weights.RestoreInto(run.Task.Network);
+        var best = reader.ReadBoolean() ? WeightSnapshot.Load(reader) : null;
+        _earlyStopping.Restore(saved.BestLoss, saved.Wait, best);
+        run.Optimizer.load_state_dict(reader);
+        using (var generatorState = TensorIO.Read(reader))
+            run.Generator.set_state(generatorState);
+
+        var state = run.State;
+        state.EpochsCompleted = saved.EpochsCompleted;
+        state.Step = saved.Step;
+        state.BestEpoch = saved.BestEpoch;
+        state.History = saved.History;
+        state.StopReason = saved.StopReason;
+        run.Channel.Info(MessageSensitivity.None, "Resumed from checkpoint '{0}' after epoch {1}.", FilePath, saved.EpochsCompleted);
+    }
+
+    public void OnEpochEnd(TrainingRun run, TrainingControl control)
+    {
+        Directory.CreateDirectory(_options.Directory!);
+        string temp = FilePath + ".tmp";
+        using (var stream = File.Create(temp))
+        using (var writer = new BinaryWriter(stream))
+        {
+            var state = run.State;
+            writer.Write(Magic);
+            writer.Write(FormatVersion);
+            var saved = new SavedState(Fingerprint(run), state.EpochsCompleted, state.Step, state.BestEpoch, state.History,
+                _earlyStopping.Best, _earlyStopping.Wait, control.ShouldStop ? control.Reason : null);
+            writer.Write(JsonSerializer.Serialize(saved));
+            using (var current = WeightSnapshot.Take(run.Task.Network))
+                current.Save(writer);
+            writer.Write(_earlyStopping.BestWeights is not null);
+            _earlyStopping.BestWeights?.Save(writer);
+            run.Optimizer.save_state_dict(writer);
+            using (var generatorState = run.Generator.get_state())
+                TensorIO.Write(writer, generatorState);
+        }
+        File.Move(temp, FilePath, overwrite: true);
+    }
+
+    /// <summary>Identifies a run well enough to refuse resuming someone else's checkpoint.</summary>
+    private static string Fingerprint(TrainingRun run)
+    {
+        var names = run.Task.Network.named_parameters().Select(p => $"{p.name}[{string.Join('x', p.parameter.shape)}]");
+        return $"seed {run.Seed}, {run.Options.Optimizer.Kind}, parameters {StableHash(string.Join(',', names))}";
+    }
+
+    private static string StableHash(string text)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text));
+        return Convert.ToHexString(hash, 0, 6);
+    }
+
+    private sealed record SavedState(string Fingerprint, int EpochsCompleted, long Step, int BestEpoch, List<EpochResult> History,
+        double BestLoss, int Wait, StopReason? StopReason);
+}

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Core;
+
+/// <summary>
+/// The one training loop of the library. Every trainer (tabular, vision, text, distillation) hands it an
+/// <see cref="ITrainingTask"/> and batch sources; the loop owns the optimizer, the learning-rate schedule,
+/// gradient accumulation and clipping, validation, callbacks (early stopping, checkpoints, progress) and
+/// cancellation. Read it top to bottom: <see cref="Run"/> is the whole algorithm.
+/// </summary>
+public static class TrainingLoop
+{
+    /// <summary>Trains <paramref name="task"/> and returns the run (state and history).</summary>
+    /// <param name="task">The network, loss and metric.</param>
+    /// <param name="train">Training batches.</param>
+    /// <param name="validation">Validation batches; null when the run has no validation data.</param>
+    /// <param name="options">Training options (already validated).</param>
+    /// <param name="generator">The run's random generator, already used to initialise the network.</param>
+    /// <param name="device">Device the network lives on.</param>
+    /// <param name="seed">The run's seed (shuffling).</param>
+    /// <param name="host">The trainer's ML.NET host (cancellation).</param>
+    /// <param name="channel">ML.NET channel for log messages.</param>
+    /// <exception cref="OperationCanceledException">Training was cancelled; callbacks' end hooks have run.</exception>
+    internal static TrainingRun Run(ITrainingTask task, IBatchSource train, IBatchSource? validation, NetworkTrainerOptions options,
+        Generator generator, Device device, int seed, IHost host, IChannel channel)
+    {
+        using var optimizer = OptimizerFactory.Create(task.ParameterGroups(), options.Optimizer);
+        var run = new TrainingRun(task, options, optimizer, generator, device, seed, host, channel);
+        var state = run.State;
+        state.MaxEpochs = options.Epochs;
+        state.HasValidation = validation is not null;
+        var probe = task.CreateValidationMetric();
+        state.MetricName = probe.Name;
+        state.MetricHigherIsBetter = probe.HigherIsBetter;
+        state.StepsPerEpoch = StepsPerEpoch(train.RowCount, options);
+
+        var callbacks = BuiltInCallbacks(options).Concat(options.Callbacks).ToList();
+        var baseRates = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
+        Exception? error = null;
+        try
+        {
+            foreach (var callback in callbacks)
+                callback.OnTrainBegin(run);
+
+            // A resumed run whose checkpoint already recorded the end of training trains no further.
+            for (int epoch = state.EpochsCompleted; epoch < options.Epochs && state.StopReason is null; epoch++)
+            {
+                ThrowIfCancelled(options, host);
+                foreach (var callback in callbacks)
+                    callback.OnEpochBegin(run);
+
+                var (trainLoss, seconds, rows) = TrainOneEpoch(run, train, epoch, baseRates, callbacks);
+                var (validationLoss, metric) = validation is null ? (null, null) : Validate(task, validation, options.BatchSize);
+
+                state.EpochsCompleted = epoch + 1;
+                state.History.Add(new EpochResult(epoch + 1, trainLoss, validationLoss, metric, seconds, rows / Math.Max(seconds, 1e-9)));
+                var control = new TrainingControl();
+                foreach (var callback in callbacks)
+                    callback.OnEpochEnd(run, control);
+                if (control.ShouldStop)
+                    state.StopReason = control.Reason;
+            }
+            state.StopReason ??= StopReason.MaxEpochs;
+        }
+        catch (Exception e)
+        {
+            error = e;
+            throw;
+        }
+        finally
+        {
+            foreach (var callback in callbacks)
+                callback.OnTrainEnd(run, error);
+            task.Network.eval();
+        }
+        return run;
+    }
+
+    private static (double Loss, double Seconds, long Rows) TrainOneEpoch(TrainingRun run, IBatchSource train, int epoch, double[] baseRates, List<ITrainingCallback> callbacks)
+    {
+        var options = run.Options;
+        var task = run.Task;
+        var optimizer = run.Optimizer;
+        var state = run.State;
+        task.Network.train();
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0;
+        long rows = 0;
+        int batchIndex = 0;
+        int accumulated = 0;
+        double learningRate = baseRates[0];
+        optimizer.zero_grad();
+        foreach (var raw in train.GetBatches(epoch, options.BatchSize, options.Shuffle, run.Seed))
+        {
+            ThrowIfCancelled(options, run.Host);
+            using var scope = torch.NewDisposeScope();
+            using var batch = raw.To(run.Device);
+            var output = task.Forward(batch);
+            var loss = task.ComputeLoss(output, batch);
+            float lossValue = loss.item<float>();
+            if (!float.IsFinite(lossValue))
+                throw new InvalidOperationException(
+                    $"The training loss became {lossValue} in epoch {epoch + 1}, batch {batchIndex + 1}. Lower the learning rate " +
+                    $"(now {options.Optimizer.LearningRate}) or set GradientClippingNorm.");
+            (options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
+            batchIndex++;
+            lossSum += lossValue * batch.Count;
+            rows += batch.Count;
+            if (++accumulated == options.GradientAccumulationSteps)
+            {
+                learningRate = Step(run, baseRates, epoch);
+                accumulated = 0;
+            }
+            var result = new BatchResult(batchIndex, batch.Count, lossValue, lossSum / rows, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), learningRate);
+            foreach (var callback in callbacks)
+                callback.OnBatchEnd(run, result);
+        }
+        if (accumulated > 0)
+            Step(run, baseRates, epoch); // the epoch's last, partial accumulation still counts
+        if (rows == 0)
+            throw new InvalidOperationException("The training data has no usable rows (all rows were skipped or the data is empty).");
+        return (lossSum / rows, clock.Elapsed.TotalSeconds, rows);
+    }
+
+    /// <summary>Clips, sets the scheduled learning rate, steps the optimizer and clears gradients.</summary>
+    private static double Step(TrainingRun run, double[] baseRates, int epoch)
+    {
+        var options = run.Options;
+        if (options.GradientClippingNorm is double maxNorm)
+            torch.nn.utils.clip_grad_norm_(run.Task.ParameterGroups().SelectMany(g => g.Parameters), maxNorm);
+        double factor = options.LearningRateSchedule.Factor(run.State.Step, run.State.StepsPerEpoch * options.Epochs, epoch);
+        int i = 0;
+        foreach (var group in run.Optimizer.ParamGroups)
+            group.LearningRate = baseRates[i++] * factor;
+        run.Optimizer.step();
+        run.Optimizer.zero_grad();
+        run.State.Step++;
+        return baseRates[0] * factor;
+    }
+
+    /// <summary>Mean loss and the metric over the validation batches, in evaluation mode without gradients.</summary>
+    internal static (double? Loss, double? Metric) Validate(ITrainingTask task, IBatchSource validation, int batchSize)
+    {
+        task.Network.eval();
+        using var noGrad = torch.no_grad();
+        var metric = task.CreateValidationMetric();
+        double lossSum = 0;
+        long rows = 0;
+        var device = task.Network.parameters().FirstOrDefault()?.device ?? torch.CPU;
+        foreach (var raw in validation.GetBatches(0, batchSize, shuffle: false, seed: 0))
+        {
+            using var scope = torch.NewDisposeScope();
+            using var batch = raw.To(device);
+            var output = task.Forward(batch);
+            lossSum += task.ComputeLoss(output, batch).item<float>() * batch.Count;
+            metric.Update(output, batch);
+            rows += batch.Count;
+        }
+        return rows == 0 ? (null, null) : (lossSum / rows, metric.Compute());
+    }
+
+    private static long StepsPerEpoch(long? rows, NetworkTrainerOptions options)
+    {
+        if (rows is not long n)
+            return 1;
+        long batches = (n + options.BatchSize - 1) / options.BatchSize;
+        return Math.Max(1, (batches + options.GradientAccumulationSteps - 1) / options.GradientAccumulationSteps);
+    }
+
+    private static IEnumerable<ITrainingCallback> BuiltInCallbacks(NetworkTrainerOptions options)
+    {
+        // Order matters: early stopping decides before the checkpoint is written, so a resumed run
+        // knows whether the previous one had already stopped; progress reports last.
+        var earlyStopping = new EarlyStoppingCallback(options.EarlyStopping);
+        yield return earlyStopping;
+        if (options.Checkpoint.Directory is not null)
+            yield return new CheckpointCallback(options.Checkpoint, earlyStopping);
+        yield return new ProgressCallback(options.Progress, options.ProgressInterval);
+    }
+
+    private static void ThrowIfCancelled(NetworkTrainerOptions options, IHost host)
+    {
+        options.CancellationToken.ThrowIfCancellationRequested();
+        host.CheckAlive();
+    }
+}
