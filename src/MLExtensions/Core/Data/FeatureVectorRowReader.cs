@@ -27,7 +27,7 @@ public sealed class FeatureVectorRowReader : IRowReaderFactory
         _featureColumn = featureColumn;
         _label = label;
         _invalid = invalid;
-        Kind = label?.Kind ?? PredictionKind.Regression;
+        Kind = label?.Kind ?? PredictionTask.Regression;
         FeatureSize = ValidateFeatureColumn(schema, featureColumn, expectedSize);
     }
 
@@ -35,7 +35,7 @@ public sealed class FeatureVectorRowReader : IRowReaderFactory
     public int FeatureSize { get; }
 
     /// <inheritdoc />
-    public PredictionKind Kind { get; }
+    public PredictionTask Kind { get; }
 
     /// <summary>Checks that <paramref name="featureColumn"/> is a known-size float vector (of <paramref name="expectedSize"/> when given) and returns its size.</summary>
     public static int ValidateFeatureColumn(DataViewSchema schema, string featureColumn, int? expectedSize)

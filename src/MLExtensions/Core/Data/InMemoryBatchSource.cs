@@ -66,7 +66,7 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
         }
         Array.Copy(chunk, 0, all, offset, inChunk * size);
         var featureTensor = torch.tensor(all, new long[] { rows, size });
-        var targetTensor = reader.Kind == PredictionKind.MulticlassClassification
+        var targetTensor = reader.Kind == PredictionTask.MulticlassClassification
             ? torch.tensor(targets.Select(t => (long)t).ToArray())
             : torch.tensor(targets.ToArray());
         return new InMemoryBatchSource(featureTensor, targetTensor, statistics);

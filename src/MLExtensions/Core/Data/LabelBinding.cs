@@ -6,7 +6,7 @@ namespace MLExtensions.Core;
 /// <summary>A validated label column: its type fits the prediction task, and it knows how to read targets.</summary>
 public sealed class LabelBinding
 {
-    private LabelBinding(DataViewSchema.Column column, PredictionKind kind, int classCount)
+    private LabelBinding(DataViewSchema.Column column, PredictionTask kind, int classCount)
     {
         Column = column;
         Kind = kind;
@@ -17,29 +17,29 @@ public sealed class LabelBinding
     public DataViewSchema.Column Column { get; }
 
     /// <summary>The prediction task.</summary>
-    public PredictionKind Kind { get; }
+    public PredictionTask Kind { get; }
 
     /// <summary>Number of network outputs: K for multiclass, 1 otherwise.</summary>
     public int ClassCount { get; }
 
     /// <summary>Finds and checks the label column for <paramref name="kind"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The column is missing or has the wrong type; the message names both.</exception>
-    public static LabelBinding Bind(DataViewSchema schema, string columnName, PredictionKind kind)
+    public static LabelBinding Bind(DataViewSchema schema, string columnName, PredictionTask kind)
     {
         var column = schema.GetColumnOrNull(columnName)
             ?? throw SchemaErrors.Missing("label", columnName, schema);
         var type = column.Type;
         switch (kind)
         {
-            case PredictionKind.Regression:
+            case PredictionTask.Regression:
                 if (type != NumberDataViewType.Single)
                     throw SchemaErrors.WrongType("label", columnName, "Single", type);
                 return new LabelBinding(column, kind, 1);
-            case PredictionKind.BinaryClassification:
+            case PredictionTask.BinaryClassification:
                 if (type != BooleanDataViewType.Instance && type != NumberDataViewType.Single)
                     throw SchemaErrors.WrongType("label", columnName, "Boolean (or Single with values 0 and 1)", type);
                 return new LabelBinding(column, kind, 1);
-            case PredictionKind.MulticlassClassification:
+            case PredictionTask.MulticlassClassification:
                 if (type is not KeyDataViewType key)
                     throw SchemaErrors.WrongType("label", columnName, "a key type (Key<UInt32>)", type,
                         $" Convert the label with mlContext.Transforms.Conversion.MapValueToKey(\"{columnName}\") before the trainer.");
@@ -61,7 +61,7 @@ public sealed class LabelBinding
         var column = row.Schema[Column.Index];
         switch (Kind)
         {
-            case PredictionKind.MulticlassClassification:
+            case PredictionTask.MulticlassClassification:
             {
                 var get = row.GetGetter<uint>(column);
                 uint key = 0;
@@ -76,7 +76,7 @@ public sealed class LabelBinding
                     return key - 1;
                 };
             }
-            case PredictionKind.BinaryClassification when column.Type == BooleanDataViewType.Instance:
+            case PredictionTask.BinaryClassification when column.Type == BooleanDataViewType.Instance:
             {
                 var get = row.GetGetter<bool>(column);
                 bool value = false;
@@ -86,7 +86,7 @@ public sealed class LabelBinding
                     return value ? 1f : 0f;
                 };
             }
-            case PredictionKind.BinaryClassification:
+            case PredictionTask.BinaryClassification:
             {
                 var get = row.GetGetter<float>(column);
                 float value = 0;

@@ -28,7 +28,7 @@ public interface IRowReaderFactory
     int FeatureSize { get; }
 
     /// <summary>The prediction task, which decides the target tensor's type.</summary>
-    PredictionKind Kind { get; }
+    PredictionTask Kind { get; }
 
     /// <summary>The columns a cursor must activate.</summary>
     IEnumerable<DataViewSchema.Column> ActiveColumns(DataViewSchema schema);

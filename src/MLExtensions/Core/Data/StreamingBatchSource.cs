@@ -30,8 +30,11 @@ public sealed class StreamingBatchSource : IBatchSource
         _cancellation = cancellation;
     }
 
+    private long? _rowCount;
+
     /// <inheritdoc />
-    public long? RowCount => _data.GetRowCount();
+    /// <remarks>Counted with one cheap pass when the source does not know it (e.g. text files).</remarks>
+    public long? RowCount => _rowCount ??= _data.GetRowCount() ?? TrainingData.CountRows(_data);
 
     /// <summary>What the last completed pass found.</summary>
     public RowReadStatistics Statistics { get; private set; } = new();
@@ -47,7 +50,7 @@ public sealed class StreamingBatchSource : IBatchSource
             source = new RowShufflingTransformer(_env, options, _data);
         }
         int size = _reader.FeatureSize;
-        bool classIndices = _reader.Kind == PredictionKind.MulticlassClassification;
+        bool classIndices = _reader.Kind == PredictionTask.MulticlassClassification;
         var statistics = new RowReadStatistics();
         var features = new float[batchSize * size];
         var targets = new float[batchSize];

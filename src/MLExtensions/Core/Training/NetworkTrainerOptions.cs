@@ -99,7 +99,7 @@ public abstract class NetworkTrainerOptions
 /// <summary>Where the training rows live while a network trains.</summary>
 public enum DataCaching
 {
-    /// <summary>In memory when the rows fit in <see cref="MemoryLimitBytes"/> (256 MiB of tensors), otherwise streamed.</summary>
+    /// <summary>In memory when the rows fit in <see cref="DataCachingLimits.MemoryLimitBytes"/> (256 MiB of tensors), otherwise streamed.</summary>
     Auto,
 
     /// <summary>Read once into memory; epochs shuffle row indices. Fastest.</summary>

@@ -24,6 +24,21 @@ internal sealed class WeightSnapshot : IDisposable
             target.copy_(_tensors[name]);
     }
 
+    /// <summary>Describes the first difference in names or shapes from <paramref name="module"/>'s state, or null when they match.</summary>
+    public string? Mismatch(nn.Module module)
+    {
+        var target = module.state_dict();
+        foreach (var (name, tensor) in target)
+        {
+            if (!_tensors.TryGetValue(name, out var saved))
+                return $"'{name}' is missing";
+            if (!saved.shape.SequenceEqual(tensor.shape))
+                return $"'{name}' has shape [{string.Join(", ", saved.shape)}], expected [{string.Join(", ", tensor.shape)}]";
+        }
+        var extra = _tensors.Keys.FirstOrDefault(k => !target.ContainsKey(k));
+        return extra is null ? null : $"'{extra}' is not part of the network";
+    }
+
     /// <summary>Writes the tensors in name order.</summary>
     public void Save(BinaryWriter writer)
     {

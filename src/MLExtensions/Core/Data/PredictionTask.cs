@@ -1,7 +1,7 @@
 namespace MLExtensions.Core;
 
 /// <summary>What a network predicts, which decides the label type it trains on and the columns it outputs.</summary>
-public enum PredictionKind
+public enum PredictionTask
 {
     /// <summary>One real number; label <c>Single</c>; output Score.</summary>
     Regression,

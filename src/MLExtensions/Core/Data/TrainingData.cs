@@ -1,0 +1,104 @@
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+
+namespace MLExtensions.Core;
+
+/// <summary>
+/// Turns the data given to <c>Fit</c> into training and validation batch sources: holds out a validation
+/// split when no validation data was given, and keeps rows in memory or streams them per <see cref="DataCaching"/>.
+/// </summary>
+public sealed class TrainingData : IDisposable
+{
+    private readonly List<IDisposable> _owned = new();
+
+    private TrainingData()
+    {
+    }
+
+    /// <summary>Training batches.</summary>
+    public IBatchSource Train { get; private set; } = null!;
+
+    /// <summary>Validation batches, or null when the run has none.</summary>
+    public IBatchSource? Validation { get; private set; }
+
+    /// <summary>Rows the training source holds, when known.</summary>
+    public long? TrainingRows => Train.RowCount;
+
+    /// <summary>Prepares the sources.</summary>
+    /// <param name="env">The environment.</param>
+    /// <param name="data">The data given to <c>Fit</c>.</param>
+    /// <param name="options">The training options (validation, caching, seed).</param>
+    /// <param name="seed">The run's seed.</param>
+    /// <param name="readerFor">Creates the row reader for a schema (validates it).</param>
+    /// <param name="channel">Receives what was decided and what was skipped.</param>
+    /// <exception cref="InvalidOperationException">The training data has no usable rows.</exception>
+    public static TrainingData Prepare(IHostEnvironment env, IDataView data, NetworkTrainerOptions options, int seed,
+        Func<DataViewSchema, IRowReaderFactory> readerFor, IChannel channel)
+    {
+        var result = new TrainingData();
+        var reader = readerFor(data.Schema);
+        IDataView trainView = data;
+        IDataView? validationView = options.ValidationData;
+        if (validationView is not null)
+            readerFor(validationView.Schema); // same checks, so a bad validation set fails before training starts
+        else if (options.ValidationFraction > 0)
+        {
+            var split = new DataOperationsCatalog(env).TrainTestSplit(data, options.ValidationFraction, seed: seed);
+            trainView = split.TrainSet;
+            validationView = split.TestSet;
+        }
+
+        long? rows = trainView.GetRowCount();
+        bool inMemory = options.DataCaching switch
+        {
+            DataCaching.Memory => true,
+            DataCaching.Streaming => false,
+            _ => (rows ?? CountRows(trainView)) * (reader.FeatureSize + 1L) * sizeof(float) <= DataCachingLimits.MemoryLimitBytes,
+        };
+
+        result.Train = result.CreateSource(env, trainView, reader, inMemory, options.CancellationToken, channel, "training");
+        if (result.Train.RowCount == 0)
+            throw new InvalidOperationException("The training data is empty: no rows with a label were found.");
+        if (validationView is not null)
+        {
+            result.Validation = result.CreateSource(env, validationView, readerFor(validationView.Schema), inMemory, options.CancellationToken, channel, "validation");
+            if (result.Validation.RowCount == 0)
+                result.Validation = null;
+        }
+        channel.Info(MessageSensitivity.None, "Training data {0} ({1} rows); validation: {2}.",
+            inMemory ? "held in memory" : "streamed through cursors", result.Train.RowCount?.ToString() ?? "unknown",
+            result.Validation is null ? "none" : $"{result.Validation.RowCount?.ToString() ?? "unknown"} rows" + (options.ValidationData is null ? $" held out ({options.ValidationFraction:P0})" : ""));
+        return result;
+    }
+
+    private IBatchSource CreateSource(IHostEnvironment env, IDataView view, IRowReaderFactory reader, bool inMemory, CancellationToken cancellation, IChannel channel, string role)
+    {
+        if (!inMemory)
+            return new StreamingBatchSource(env, view, reader, cancellation);
+        var source = InMemoryBatchSource.Read(view, reader, cancellation);
+        _owned.Add(source);
+        var s = source.Statistics;
+        if (s.MissingLabels > 0)
+            channel.Warning(MessageSensitivity.None, "Skipped {0} {1} rows with a missing label.", s.MissingLabels, role);
+        if (s.InvalidRows > 0)
+            channel.Warning(MessageSensitivity.None, "Skipped {0} {1} rows with NaN or infinite features.", s.InvalidRows, role);
+        return source;
+    }
+
+    /// <summary>Counts rows with a cursor that activates no column (cheap for most sources).</summary>
+    internal static long CountRows(IDataView view)
+    {
+        long count = 0;
+        using var cursor = view.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+        while (cursor.MoveNext())
+            count++;
+        return count;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var d in _owned)
+            d.Dispose();
+    }
+}

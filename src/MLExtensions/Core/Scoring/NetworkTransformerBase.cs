@@ -1,0 +1,121 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Core;
+
+/// <summary>
+/// Base of every fitted network in the library: an ML.NET row-to-row transformer that turns input columns
+/// into a tensor, runs the network and emits the standard prediction columns (see <see cref="PredictionOutputs"/>).
+/// Subclasses say which columns they read and how a row becomes a tensor; saving, scoring and thread safety live here.
+/// </summary>
+/// <remarks>
+/// Thread safety: ML.NET calls getters from several cursors at once and <c>PredictionEngine</c>s from a pool
+/// share this transformer. All mutable state lives in the getters of one cursor; the network is only read
+/// (evaluation mode, no gradients), which libtorch allows concurrently.
+/// </remarks>
+public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposable
+{
+    private protected NetworkTransformerBase(IHost host, nn.Module<Tensor, Tensor> network, PredictionOutputs outputs)
+        : base(host)
+    {
+        Network = network;
+        Outputs = outputs;
+        network.eval();
+    }
+
+    /// <summary>The trained network (evaluation mode). Treat it as read-only: it is shared by all predictions.</summary>
+    public nn.Module<Tensor, Tensor> Network { get; }
+
+    /// <summary>The prediction task.</summary>
+    public PredictionTask Kind => Outputs.Kind;
+
+    /// <summary>Class names of a multiclass model whose label had text key values; otherwise null.</summary>
+    public IReadOnlyList<string>? ClassNames => Outputs.ClassNames;
+
+    internal PredictionOutputs Outputs { get; }
+
+    /// <summary>Names of the input columns the network reads.</summary>
+    private protected abstract IReadOnlyList<string> InputColumnNames { get; }
+
+    /// <summary>Checks that <paramref name="schema"/> has the inputs with the trained types and sizes; throws otherwise.</summary>
+    private protected abstract void ValidateInputSchema(DataViewSchema schema);
+
+    /// <summary>
+    /// Creates, for one cursor, a function that reads the current row into the buffer it is given (the
+    /// network's input for a batch of one row, flattened).
+    /// </summary>
+    private protected abstract Action<float[]> CreateRowReader(DataViewRow row);
+
+    /// <summary>Shape of the network input for one row, including the leading batch dimension of 1.</summary>
+    private protected abstract long[] InputShape { get; }
+
+    /// <summary>Runs the network on one row's input and writes its raw outputs (logits) to <paramref name="outputs"/>.</summary>
+    internal void Forward(float[] input, float[] outputs)
+    {
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var x = torch.tensor(input, InputShape);
+        var y = Network.call(x);
+        y.data<float>().CopyTo(outputs, 0);
+    }
+
+    /// <inheritdoc />
+    public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
+
+    /// <summary>Releases the network's native memory.</summary>
+    public void Dispose()
+    {
+        Network.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private sealed class Mapper : MapperBase
+    {
+        private readonly NetworkTransformerBase _owner;
+        private readonly int[] _inputIndices;
+
+        public Mapper(NetworkTransformerBase owner, DataViewSchema schema)
+            : base(owner.Host.Register(nameof(Mapper)), schema, owner)
+        {
+            _owner = owner;
+            owner.ValidateInputSchema(schema);
+            _inputIndices = owner.InputColumnNames.Select(n => schema[n].Index).ToArray();
+        }
+
+        public override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => _owner.Outputs.GetColumns(InputSchema);
+
+        public override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput)
+        {
+            int count = _owner.Outputs.GetColumns(InputSchema).Length;
+            bool any = Enumerable.Range(0, count).Any(activeOutput);
+            return column => any && _inputIndices.Contains(column);
+        }
+
+        public override void SaveModel(ModelSaveContext ctx) => _owner.SaveModel(ctx);
+
+        public override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer) =>
+            throw new InvalidOperationException("Getters are created together in CreateGetters so that all outputs share one forward pass.");
+
+        public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
+        {
+            disposer = null!;
+            // Everything mutable is local to this cursor: the input buffer, the outputs and the cached position.
+            var read = _owner.CreateRowReader(input);
+            var buffer = new float[_owner.InputShape.Aggregate(1L, (a, b) => a * b)];
+            var outputs = new float[_owner.Outputs.ClassCount];
+            long cachedPosition = -1;
+            void EnsureOutputs()
+            {
+                if (input.Position == cachedPosition)
+                    return;
+                read(buffer);
+                _owner.Forward(buffer, outputs);
+                cachedPosition = input.Position;
+            }
+            return _owner.Outputs.CreateGetters(activeOutput, EnsureOutputs, outputs);
+        }
+    }
+}

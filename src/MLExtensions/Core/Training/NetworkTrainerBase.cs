@@ -1,0 +1,84 @@
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using MLExtensions.Core.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Core;
+
+/// <summary>
+/// The shared <c>Fit</c> of every network trainer: validates the options, prepares the data, builds the
+/// network from a per-run generator, hands it to the <see cref="TrainingLoop"/> and wraps the result in a
+/// transformer. A trainer supplies only what differs: the row reader, the network, the task and the transformer.
+/// </summary>
+/// <typeparam name="TTransformer">The fitted transformer.</typeparam>
+public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer>
+    where TTransformer : class, ITransformer
+{
+    private readonly NetworkTrainerOptions _options;
+
+    /// <summary>Registers the trainer with the environment and validates <paramref name="options"/>.</summary>
+    protected NetworkTrainerBase(IHostEnvironment env, string name, NetworkTrainerOptions options)
+    {
+        Host = (env ?? throw new ArgumentNullException(nameof(env))).Register(name);
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _options.Validate();
+    }
+
+    /// <summary>The trainer's ML.NET host.</summary>
+    protected IHost Host { get; }
+
+    /// <summary>What the last <see cref="Fit"/> did: epochs, history, best epoch, why it stopped.</summary>
+    public TrainingState? LastTrainingState { get; private set; }
+
+    /// <summary>Trains the network on <paramref name="input"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A column is missing or has the wrong type; the message names it.</exception>
+    /// <exception cref="InvalidOperationException">The data has no usable rows, or training diverged.</exception>
+    /// <exception cref="OperationCanceledException">Training was cancelled.</exception>
+    public TTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _options.Validate();
+        TorchNativeLoader.EnsureLoaded();
+        using var channel = Host.Start("Training");
+        foreach (string action in TorchNativeLoader.Actions)
+            channel.Trace(MessageSensitivity.None, action);
+        if (_options.NumberOfThreads is int threads)
+            torch.set_num_threads(threads);
+
+        int seed = TorchDevices.ResolveSeed(Host, _options.Seed);
+        var device = TorchDevices.Resolve(Host, channel);
+        using var data = TrainingData.Prepare(Host, input, _options, seed, CreateRowReader, channel);
+        using var generator = new Generator((ulong)seed, CPU);
+        var network = CreateNetwork(input.Schema, data, generator);
+        try
+        {
+            network.to(device);
+            var task = CreateTask(network, input.Schema);
+            var run = TrainingLoop.Run(task, data.Train, data.Validation, _options, generator, device, seed, Host, channel);
+            LastTrainingState = run.State;
+            network.to(CPU);
+            return CreateTransformer(network, input.Schema, run.State);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public abstract SchemaShape GetOutputSchema(SchemaShape inputSchema);
+
+    /// <summary>Binds and validates the input columns of <paramref name="schema"/> (training or validation data).</summary>
+    protected abstract IRowReaderFactory CreateRowReader(DataViewSchema schema);
+
+    /// <summary>Builds the network; draw all random initial values from <paramref name="generator"/>.</summary>
+    protected abstract nn.Module<Tensor, Tensor> CreateNetwork(DataViewSchema schema, TrainingData data, Generator generator);
+
+    /// <summary>The loss and metric around the network.</summary>
+    protected abstract ITrainingTask CreateTask(nn.Module<Tensor, Tensor> network, DataViewSchema schema);
+
+    /// <summary>Wraps the trained network (on the CPU, evaluation mode) in the fitted transformer.</summary>
+    protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> network, DataViewSchema schema, TrainingState state);
+}
