@@ -17,8 +17,8 @@ public static class FeatureStatistics
             using (batch)
             using (var x = batch.Inputs[0].to(ScalarType.Float64))
             {
-                using var s = x.sum(0);
-                using var q = x.square().sum(0);
+                using var s = x.sum(dim: 0L); // "sum(0)" would bind to sum(ScalarType) (0 converts to any enum)
+                using var q = x.square().sum(dim: 0L);
                 sum.add_(s);
                 sumSquares.add_(q);
                 rows += batch.Count;

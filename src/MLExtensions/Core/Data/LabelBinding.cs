@@ -58,7 +58,8 @@ public sealed class LabelBinding
     public Func<float?> CreateTargetGetter(DataViewRow row)
     {
         string name = Column.Name;
-        var column = row.Schema[Column.Index];
+        // Look the column up by name: the same binding serves views with other column layouts (e.g. a split).
+        var column = row.Schema[name];
         switch (Kind)
         {
             case PredictionTask.MulticlassClassification:

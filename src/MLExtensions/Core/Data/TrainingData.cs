@@ -36,7 +36,7 @@ public sealed class TrainingData : IDisposable
         Func<DataViewSchema, IRowReaderFactory> readerFor, IChannel channel)
     {
         var result = new TrainingData();
-        var reader = readerFor(data.Schema);
+        readerFor(data.Schema); // validates the columns before anything is read
         IDataView trainView = data;
         IDataView? validationView = options.ValidationData;
         if (validationView is not null)
@@ -48,6 +48,7 @@ public sealed class TrainingData : IDisposable
             validationView = split.TestSet;
         }
 
+        var reader = readerFor(trainView.Schema);
         long? rows = trainView.GetRowCount();
         bool inMemory = options.DataCaching switch
         {

@@ -39,8 +39,8 @@ public static class SeededInitialization
     {
         long fanIn = weight.numel() / weight.shape[0];
         double bound = 1.0 / Math.Sqrt(fanIn);
-        nn.init.uniform_(weight, -bound, bound, generator);
-        if (bias is not null)
-            nn.init.uniform_(bias, -bound, bound, generator);
+        // Tensor.uniform_ honours the generator; nn.init.uniform_ in TorchSharp 0.107 silently ignores it.
+        weight.uniform_(-bound, bound, generator);
+        bias?.uniform_(-bound, bound, generator);
     }
 }

@@ -16,7 +16,7 @@ namespace MLExtensions.Core.Native;
 /// loads; the loader then accepts it. The fix runs here, at load time, so every application that
 /// references MLExtensions gets it, whatever its build does.
 /// </remarks>
-internal static class TorchNativeLoader
+public static class TorchNativeLoader
 {
     /// <summary>Versions TorchSharp requires but does not need; each may be weakened where missing.</summary>
     internal static readonly string[] UnusedRequiredVersions = { "GLIBCXX_3.4.32" };

@@ -17,7 +17,7 @@ public sealed class MulticlassAccuracyMetric : IValidationMetric
     /// <inheritdoc />
     public void Update(Tensor output, Batch batch)
     {
-        using var predicted = output.argmax(1);
+        using var predicted = output.argmax(1L);
         using var equal = predicted.eq(batch.Targets[0]);
         using var sum = equal.sum();
         _correct += sum.item<long>();
