@@ -17,7 +17,11 @@ namespace MLExtensions.Tabular;
 /// and adds the prediction columns of its task (Score; Probability and PredictedLabel for binary; PredictedLabel
 /// for multiclass), like ML.NET's built-in trainers. Saved and loaded with <c>mlContext.Model.Save/Load</c>.
 /// </summary>
-public sealed class NeuralNetworkTransformer : NetworkTransformerBase
+/// <remarks>
+/// It implements ML.NET's single-feature prediction-transformer contract, so
+/// <c>PermutationFeatureImportance</c> (and <c>PermutationFeatureImportanceNonCalibrated</c> for binary) accept it.
+/// </remarks>
+public sealed class NeuralNetworkTransformer : NetworkTransformerBase, ISingleFeaturePredictionTransformer<MultiLayerPerceptron>, ISingleFeaturePredictionTransformer
 {
     internal const string LoaderSignature = "MLExtNeuralNetwork";
 
@@ -36,6 +40,12 @@ public sealed class NeuralNetworkTransformer : NetworkTransformerBase
 
     /// <summary>Number of features the network expects.</summary>
     public int FeatureSize { get; }
+
+    /// <summary>The type of the feature column: a vector of <see cref="FeatureSize"/> Single values.</summary>
+    public DataViewType FeatureColumnType => new VectorDataViewType(NumberDataViewType.Single, FeatureSize);
+
+    /// <summary>The trained network.</summary>
+    public MultiLayerPerceptron Model => (MultiLayerPerceptron)Network;
 
     private protected override IReadOnlyList<string> InputColumnNames => new[] { FeatureColumnName };
 
