@@ -47,7 +47,7 @@ public sealed class LabelBinding
                     throw SchemaErrors.WrongType("label", columnName, "a key type with a known number of values", type);
                 if (key.Count < 2)
                     throw new ArgumentOutOfRangeException(nameof(columnName),
-                        $"Label column '{columnName}' has {key.Count} class; at least 2 classes are needed.");
+                        $"The label column '{columnName}' has {key.Count} class; at least 2 classes are needed.");
                 return new LabelBinding(column, kind, (int)key.Count);
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown prediction kind.");
