@@ -78,7 +78,7 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
         long rows = _features.shape[0];
         long[] order = Enumerable.Range(0, (int)rows).Select(i => (long)i).ToArray();
         if (shuffle)
-            new Random(HashCode.Combine(seed, epoch, 0x5eed)).Shuffle(order);
+            new Random(Seeds.Derive(seed, Seeds.Shuffle, epoch)).Shuffle(order);
         for (long start = 0; start < rows; start += batchSize)
         {
             int count = (int)Math.Min(batchSize, rows - start);

@@ -42,7 +42,7 @@ public sealed class StreamingBatchSource : IBatchSource
     /// <inheritdoc />
     public IEnumerable<Batch> GetBatches(int epoch, int batchSize, bool shuffle, int seed)
     {
-        var random = shuffle ? new Random(HashCode.Combine(seed, epoch, 0x5eed)) : null;
+        var random = shuffle ? new Random(Seeds.Derive(seed, Seeds.Shuffle, epoch)) : null;
         var source = _data;
         if (shuffle && !_data.CanShuffle)
         {
