@@ -54,8 +54,11 @@ public class NeuralNetworkIntegrationTests
         Assert.All(multiclass, f => Assert.True(f.Metrics.MicroAccuracy > 0.85, $"fold accuracy {f.Metrics.MicroAccuracy}"));
         Assert.All(multiclass, f => Assert.True(f.Metrics.LogLoss < 0.5, $"fold log-loss {f.Metrics.LogLoss}"));
 
-        var regression = ml.Regression.CrossValidate(wine, ml.Regression.Trainers.NeuralNetwork(Quick()), numberOfFolds: 3);
-        Assert.All(regression, f => Assert.True(f.Metrics.RSquared > 0.7, $"fold R² {f.Metrics.RSquared}"));
+        // Regression of the cultivar index: a harder target for a tiny network, so it gets more epochs.
+        var regressionOptions = Quick();
+        regressionOptions.Epochs = 80;
+        var regression = ml.Regression.CrossValidate(wine, ml.Regression.Trainers.NeuralNetwork(regressionOptions), numberOfFolds: 3);
+        Assert.All(regression, f => Assert.True(f.Metrics.RSquared > 0.8, $"fold R² {f.Metrics.RSquared}"));
 
         var binary = ml.Transforms.CustomMapping((WineRow r, BoolLabel b) => b.Label = r.Label == 0, "toBool").Fit(wine).Transform(wine);
         var binaryFolds = ml.BinaryClassification.CrossValidate(binary, ml.BinaryClassification.Trainers.NeuralNetwork(Quick()), numberOfFolds: 3);
