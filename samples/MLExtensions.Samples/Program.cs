@@ -4,6 +4,7 @@ using MLExtensions.Samples;
 var samples = new Dictionary<string, Func<string[], int>>(StringComparer.OrdinalIgnoreCase)
 {
     ["tabular"] = TabularSample.Run,
+    ["vision"] = VisionSample.Run,
 };
 
 string name = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "tabular";

@@ -19,6 +19,10 @@ public sealed class MultiLayerPerceptron : nn.Module<Tensor, Tensor>
     private readonly Linear head;
 #pragma warning restore IDE1006
 
+    // With FeatureScaling.None the scaler stays (its buffers keep every model's state-dict layout the same) but is
+    // not run: (x − 0) × 1 costs two passes over the batch, about 4 % of a training step (measured by mlp-parts).
+    private readonly bool _standardize;
+
     /// <summary>Builds the network.</summary>
     /// <param name="inputs">Features per row.</param>
     /// <param name="outputs">Outputs per row (classes, or 1).</param>
@@ -28,6 +32,7 @@ public sealed class MultiLayerPerceptron : nn.Module<Tensor, Tensor>
     {
         Inputs = inputs;
         Outputs = outputs;
+        _standardize = options.FeatureScaling == FeatureScaling.Standardize;
         scaler = new FeatureStandardizer(inputs);
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         long width = inputs;
@@ -66,7 +71,8 @@ public sealed class MultiLayerPerceptron : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        return head.call(body.call(scaler.call(input))).MoveToOuterDisposeScope();
+        var scaled = _standardize ? scaler.call(input) : input;
+        return head.call(body.call(scaled)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The activation module for <paramref name="activation"/>.</summary>

@@ -49,20 +49,18 @@ public sealed class NeuralNetworkTransformer : NetworkTransformerBase, ISingleFe
 
     private protected override IReadOnlyList<string> InputColumnNames => new[] { FeatureColumnName };
 
-    private protected override long[] InputShape => new long[] { 1, FeatureSize };
-
     private protected override void ValidateInputSchema(DataViewSchema schema) =>
         FeatureVectorRowReader.ValidateFeatureColumn(schema, FeatureColumnName, FeatureSize);
 
-    private protected override Action<float[]> CreateRowReader(DataViewRow row)
+    private protected override Func<Tensor> CreateRowInput(DataViewRow row)
     {
         var getter = row.GetGetter<VBuffer<float>>(row.Schema[FeatureColumnName]);
         VBuffer<float> features = default;
-        return buffer =>
+        return FloatRowInput(FeatureSize, new long[] { 1, FeatureSize }, buffer =>
         {
             getter(ref features);
             features.CopyTo(buffer);
-        };
+        });
     }
 
     private static VersionInfo GetVersionInfo() => new(

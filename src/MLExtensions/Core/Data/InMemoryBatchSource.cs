@@ -72,6 +72,46 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
         return new InMemoryBatchSource(featureTensor, targetTensor, statistics);
     }
 
+    /// <summary>
+    /// A source over rows that are already tensors (e.g. features of a frozen backbone computed once).
+    /// Takes ownership of both tensors.
+    /// </summary>
+    public static InMemoryBatchSource FromTensors(Tensor features, Tensor targets)
+    {
+        if (features.shape[0] != targets.shape[0])
+            throw new ArgumentException($"Features have {features.shape[0]} rows but targets have {targets.shape[0]}.");
+        long rows = features.shape[0];
+        return new InMemoryBatchSource(features, targets, new RowReadStatistics { RowsSeen = rows, RowsUsed = rows });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="transform"/> (without gradients) over every batch of <paramref name="source"/> once and
+    /// keeps the results in memory with the targets.
+    /// </summary>
+    public static InMemoryBatchSource Precompute(IBatchSource source, Func<Tensor, Tensor> transform, int batchSize = 256)
+    {
+        var outputs = new List<Tensor>();
+        var targets = new List<Tensor>();
+        using (torch.no_grad())
+        {
+            foreach (var batch in source.GetBatches(0, batchSize, shuffle: false, seed: 0))
+            {
+                using (batch)
+                {
+                    outputs.Add(transform(batch.Inputs[0]).detach().cpu().DetachFromDisposeScope());
+                    targets.Add(batch.Targets[0].clone().DetachFromDisposeScope());
+                }
+            }
+        }
+        if (outputs.Count == 0)
+            return FromTensors(torch.zeros(0, 1), torch.zeros(0, ScalarType.Int64));
+        var features = torch.cat(outputs, 0);
+        var labels = torch.cat(targets, 0);
+        foreach (var t in outputs.Concat(targets))
+            t.Dispose();
+        return FromTensors(features, labels);
+    }
+
     /// <inheritdoc />
     public IEnumerable<Batch> GetBatches(int epoch, int batchSize, bool shuffle, int seed)
     {

@@ -33,6 +33,9 @@ public interface IRowReaderFactory
     /// <summary>The columns a cursor must activate.</summary>
     IEnumerable<DataViewSchema.Column> ActiveColumns(DataViewSchema schema);
 
+    /// <summary>How the log describes rows this reader skipped (<see cref="RowStatus.Skipped"/>), e.g. "with NaN or infinite features".</summary>
+    string SkippedRowDescription => "with NaN or infinite features";
+
     /// <summary>A reader bound to <paramref name="row"/>; <paramref name="withLabel"/> false reads features only.</summary>
     RowReader Create(DataViewRow row, bool withLabel);
 }

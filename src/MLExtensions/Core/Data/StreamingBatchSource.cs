@@ -44,7 +44,10 @@ public sealed class StreamingBatchSource : IBatchSource
     {
         var random = shuffle ? new Random(Seeds.Derive(seed, Seeds.Shuffle, epoch)) : null;
         var source = _data;
-        if (shuffle && !_data.CanShuffle)
+        // ML.NET's pool shuffler silently drops columns it cannot cache (e.g. MLImage), so such sources are read
+        // in their own order; shuffle them upstream or use DataCaching.Memory.
+        bool cacheable = _reader.ActiveColumns(_data.Schema).All(c => c.Type is Microsoft.ML.Data.PrimitiveDataViewType or Microsoft.ML.Data.VectorDataViewType);
+        if (shuffle && !_data.CanShuffle && cacheable)
         {
             var options = new RowShufflingTransformer.Options { PoolRows = ShufflePoolRows, PoolOnly = false, ForceShuffle = true, ForceShuffleSeed = random!.Next() };
             source = new RowShufflingTransformer(_env, options, _data);

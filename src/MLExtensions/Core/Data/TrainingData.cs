@@ -82,7 +82,7 @@ public sealed class TrainingData : IDisposable
         if (s.MissingLabels > 0)
             channel.Warning(MessageSensitivity.None, "Skipped {0} {1} rows with a missing label.", s.MissingLabels, role);
         if (s.InvalidRows > 0)
-            channel.Warning(MessageSensitivity.None, "Skipped {0} {1} rows with NaN or infinite features.", s.InvalidRows, role);
+            channel.Warning(MessageSensitivity.None, "Skipped {0} {1} rows {2}.", s.InvalidRows, role, reader.SkippedRowDescription);
         return source;
     }
 

@@ -44,21 +44,28 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
     private protected abstract void ValidateInputSchema(DataViewSchema schema);
 
     /// <summary>
-    /// Creates, for one cursor, a function that reads the current row into the buffer it is given (the
-    /// network's input for a batch of one row, flattened).
+    /// Creates, for one cursor, a function that turns the current row into the network's input tensor (a batch
+    /// of one row). The function is called inside a dispose scope, so the tensor may be temporary.
     /// </summary>
-    private protected abstract Action<float[]> CreateRowReader(DataViewRow row);
+    private protected abstract Func<Tensor> CreateRowInput(DataViewRow row);
 
-    /// <summary>Shape of the network input for one row, including the leading batch dimension of 1.</summary>
-    private protected abstract long[] InputShape { get; }
+    /// <summary>A row input for networks that take one flat float vector per row, read by <paramref name="read"/>.</summary>
+    private protected static Func<Tensor> FloatRowInput(int size, long[] shape, Action<float[]> read)
+    {
+        var buffer = new float[size];
+        return () =>
+        {
+            read(buffer);
+            return torch.tensor(buffer, shape);
+        };
+    }
 
     /// <summary>Runs the network on one row's input and writes its raw outputs (logits) to <paramref name="outputs"/>.</summary>
-    internal void Forward(float[] input, float[] outputs)
+    internal void Forward(Func<Tensor> input, float[] outputs)
     {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var x = torch.tensor(input, InputShape);
-        var y = Network.call(x);
+        var y = Network.call(input());
         y.data<float>().CopyTo(outputs, 0);
     }
 
@@ -103,16 +110,14 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
         {
             disposer = null!;
             // Everything mutable is local to this cursor: the input buffer, the outputs and the cached position.
-            var read = _owner.CreateRowReader(input);
-            var buffer = new float[_owner.InputShape.Aggregate(1L, (a, b) => a * b)];
+            var rowInput = _owner.CreateRowInput(input);
             var outputs = new float[_owner.Outputs.ClassCount];
             long cachedPosition = -1;
             void EnsureOutputs()
             {
                 if (input.Position == cachedPosition)
                     return;
-                read(buffer);
-                _owner.Forward(buffer, outputs);
+                _owner.Forward(rowInput, outputs);
                 cachedPosition = input.Position;
             }
             return _owner.Outputs.CreateGetters(activeOutput, EnsureOutputs, outputs);

@@ -54,11 +54,11 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
         try
         {
             network.to(device);
-            var task = CreateTask(network, input.Schema);
-            var run = TrainingLoop.Run(task, data.Train, data.Validation, _options, generator, device, seed, Host, channel);
-            LastTrainingState = run.State;
+            var context = new TrainingContext(Host, channel, generator, device, seed);
+            var state = TrainNetwork(network, input.Schema, data, context);
+            LastTrainingState = state;
             network.to(CPU);
-            return CreateTransformer(network, input.Schema, run.State);
+            return CreateTransformer(network, input.Schema, state);
         }
         catch
         {
@@ -79,6 +79,25 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
     /// <summary>The loss and metric around the network.</summary>
     protected abstract ITrainingTask CreateTask(nn.Module<Tensor, Tensor> network, DataViewSchema schema);
 
+    /// <summary>
+    /// Trains the network. The default runs the <see cref="TrainingLoop"/> once with <see cref="CreateTask"/>;
+    /// trainers with several phases (e.g. head-only, then fine-tuning) call the loop once per phase.
+    /// </summary>
+    protected virtual TrainingState TrainNetwork(nn.Module<Tensor, Tensor> network, DataViewSchema schema, TrainingData data, TrainingContext context) =>
+        RunLoop(CreateTask(network, schema), data.Train, data.Validation, _options, context);
+
+    /// <summary>Runs the shared training loop once.</summary>
+    protected static TrainingState RunLoop(ITrainingTask task, IBatchSource train, IBatchSource? validation, NetworkTrainerOptions options, TrainingContext context) =>
+        TrainingLoop.Run(task, train, validation, options, context.Generator, context.Device, context.Seed, context.Host, context.Channel).State;
+
     /// <summary>Wraps the trained network (on the CPU, evaluation mode) in the fitted transformer.</summary>
     protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> network, DataViewSchema schema, TrainingState state);
 }
+
+/// <summary>What a trainer's training step needs besides the task and the data.</summary>
+/// <param name="Host">The trainer's ML.NET host.</param>
+/// <param name="Channel">The channel for log messages (reaches <c>MLContext.Log</c>).</param>
+/// <param name="Generator">The run's random generator.</param>
+/// <param name="Device">The training device.</param>
+/// <param name="Seed">The run's seed.</param>
+public sealed record TrainingContext(IHost Host, IChannel Channel, Generator Generator, Device Device, int Seed);

@@ -77,6 +77,22 @@ public abstract class NetworkTrainerOptions
     [JsonIgnore]
     public IList<ITrainingCallback> Callbacks { get; } = new List<ITrainingCallback>();
 
+    /// <summary>
+    /// A copy for one phase of a multi-phase training (e.g. head-only then fine-tuning): same settings, its own
+    /// epoch count and, when checkpointing, its own checkpoint subfolder.
+    /// </summary>
+    internal NetworkTrainerOptions ForPhase(int epochs, string phaseName)
+    {
+        var copy = (NetworkTrainerOptions)MemberwiseClone();
+        copy.Epochs = epochs;
+        copy.Checkpoint = new CheckpointOptions
+        {
+            Directory = Checkpoint.Directory is null ? null : Path.Combine(Checkpoint.Directory, phaseName),
+            ResumeIfPresent = Checkpoint.ResumeIfPresent,
+        };
+        return copy;
+    }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid setting.</summary>
     public virtual void Validate()
     {

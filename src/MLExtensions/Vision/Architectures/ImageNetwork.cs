@@ -1,4 +1,6 @@
+using MLExtensions.Core;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLExtensions.Vision;
@@ -70,10 +72,80 @@ public abstract class ImageNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Runs the head: features → logits [N, <see cref="ClassCount"/>].</summary>
     public abstract Tensor Classify(Tensor features);
 
+    /// <summary>
+    /// The head's name in the state dict (<c>fc</c> for ResNet, <c>classifier.6</c> for VGG/AlexNet): its
+    /// parameters are <c>{HeadName}.weight</c> and <c>{HeadName}.bias</c>.
+    /// </summary>
+    public string HeadName
+    {
+        get
+        {
+            var head = Head;
+            foreach (var (name, module) in named_modules())
+            {
+                if (ReferenceEquals(module, head))
+                    return name;
+            }
+            throw new InvalidOperationException($"{GetType().Name}: the head is not a registered submodule.");
+        }
+    }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor images)
     {
         using var scope = torch.NewDisposeScope();
         return Classify(ExtractFeatures(images)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Replaces the head by a new, freshly initialised linear layer with <paramref name="classes"/> outputs,
+    /// under the same state-dict name, on the old head's device and dtype and in the network's current mode.
+    /// The backbone is untouched. Used to fine-tune a network pretrained on another label set.
+    /// </summary>
+    /// <param name="classes">Outputs of the new head, at least 1.</param>
+    /// <param name="generator">Source of the new weights; null uses a generator seeded with 0.</param>
+    public void ReplaceHead(int classes, Generator? generator)
+    {
+        if (classes < 1)
+            throw new ArgumentOutOfRangeException(nameof(classes), classes, "The head needs at least one output.");
+        var old = Head;
+        var like = old.parameters().First();
+        var head = nn.Linear(FeatureSize, classes);
+        SeededInitialization.Apply(head, GeneratorOrDefault(generator));
+        head.to(like.device, like.dtype);
+        head.train(training);
+        SetHead(head);
+        old.Dispose();
+    }
+
+    /// <summary>
+    /// Re-draws every weight from <paramref name="generator"/>: linear and convolution layers as PyTorch does
+    /// by default (<see cref="SeededInitialization"/>), batch norm with weight 1, bias 0 and fresh running statistics.
+    /// </summary>
+    public void ResetParameters(Generator generator)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        SeededInitialization.Apply(this, generator);
+        using var noGrad = torch.no_grad();
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is BatchNorm2d norm)
+                norm.reset_parameters();
+        }
+    }
+
+    /// <summary>Puts <paramref name="head"/> where the current head is registered, under the same name.</summary>
+    /// <remarks>Called by <see cref="ReplaceHead"/>, which disposes the old head afterwards.</remarks>
+    protected abstract void SetHead(Linear head);
+
+    /// <summary>Swaps the registered submodule <paramref name="name"/> for <paramref name="module"/>, keeping the name.</summary>
+    /// <remarks>TorchSharp refuses to register a name twice; registering null first removes the old entry.</remarks>
+    protected void ReplaceSubmodule(string name, nn.Module module)
+    {
+        register_module(name, null!);
+        register_module(name, module);
+    }
+
+    /// <summary>The given generator, or one seeded with 0, so that a network built without a generator is still reproducible.</summary>
+    protected static Generator GeneratorOrDefault(Generator? generator) => generator ?? new Generator(0, CPU);
 }

@@ -1,0 +1,38 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLExtensions.Core;
+using MLExtensions.Tabular;
+
+namespace MLExtensions;
+
+/// <summary>MLExtensions trainers on <c>mlContext.BinaryClassification.Trainers</c>.</summary>
+public static class BinaryClassificationCatalogExtensions
+{
+    /// <summary>A multi-layer perceptron that predicts one of two classes from a feature vector.</summary>
+    /// <param name="catalog">The binary classification trainers catalog.</param>
+    /// <param name="options">All settings; see <see cref="NeuralNetworkOptions"/>.</param>
+    /// <remarks>
+    /// Input: <c>Features</c> (known-size vector of Single), <c>Label</c> (Boolean). Output: <c>Score</c> (the logit),
+    /// <c>Probability</c> (sigmoid of the logit), <c>PredictedLabel</c> (Boolean, Score &gt; 0).
+    /// Exportable to ONNX: not yet.
+    /// </remarks>
+    public static NeuralNetworkTrainer NeuralNetwork(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, NeuralNetworkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        return new NeuralNetworkTrainer(catalog.GetEnvironment(), options, PredictionTask.BinaryClassification);
+    }
+
+    /// <summary>A multi-layer perceptron for binary classification with the common settings.</summary>
+    /// <param name="catalog">The binary classification trainers catalog.</param>
+    /// <param name="labelColumnName">The label column (Boolean).</param>
+    /// <param name="featureColumnName">The feature column (known-size vector of Single).</param>
+    /// <param name="hiddenLayers">Width of each hidden layer; null keeps the default [64, 64].</param>
+    /// <param name="epochs">Maximum epochs (early stopping may end sooner).</param>
+    /// <param name="learningRate">Peak learning rate.</param>
+    /// <param name="batchSize">Rows per step.</param>
+    public static NeuralNetworkTrainer NeuralNetwork(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
+        string labelColumnName = DefaultColumnNames.Label, string featureColumnName = DefaultColumnNames.Features,
+        int[]? hiddenLayers = null, int epochs = 200, double learningRate = 3e-3, int batchSize = 32) =>
+        catalog.NeuralNetwork(NeuralNetworkOptionsFactory.Create(labelColumnName, featureColumnName, hiddenLayers, epochs, learningRate, batchSize));
+}

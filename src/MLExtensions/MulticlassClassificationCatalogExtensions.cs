@@ -1,0 +1,80 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLExtensions.Core;
+using MLExtensions.Tabular;
+using MLExtensions.Vision;
+
+namespace MLExtensions;
+
+/// <summary>MLExtensions trainers on <c>mlContext.MulticlassClassification.Trainers</c>.</summary>
+public static class MulticlassClassificationCatalogExtensions
+{
+    /// <summary>A multi-layer perceptron that predicts one of K classes from a feature vector.</summary>
+    /// <param name="catalog">The multiclass classification trainers catalog.</param>
+    /// <param name="options">All settings; see <see cref="NeuralNetworkOptions"/>.</param>
+    /// <remarks>
+    /// Input: <c>Features</c> (known-size vector of Single), <c>Label</c> (key type; use <c>MapValueToKey</c>).
+    /// Output: <c>Score</c> (class probabilities, slot names = class names for text labels), <c>PredictedLabel</c>
+    /// (key; follow with <c>MapKeyToValue</c> to get the original value). Exportable to ONNX: not yet.
+    /// See samples/MLExtensions.Samples for a runnable example.
+    /// </remarks>
+    public static NeuralNetworkTrainer NeuralNetwork(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, NeuralNetworkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        return new NeuralNetworkTrainer(catalog.GetEnvironment(), options, PredictionTask.MulticlassClassification);
+    }
+
+    /// <summary>A multi-layer perceptron for multiclass classification with the common settings.</summary>
+    /// <param name="catalog">The multiclass classification trainers catalog.</param>
+    /// <param name="labelColumnName">The label column (key type).</param>
+    /// <param name="featureColumnName">The feature column (known-size vector of Single).</param>
+    /// <param name="hiddenLayers">Width of each hidden layer; null keeps the default [64, 64].</param>
+    /// <param name="epochs">Maximum epochs (early stopping may end sooner).</param>
+    /// <param name="learningRate">Peak learning rate.</param>
+    /// <param name="batchSize">Rows per step.</param>
+    public static NeuralNetworkTrainer NeuralNetwork(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = DefaultColumnNames.Label, string featureColumnName = DefaultColumnNames.Features,
+        int[]? hiddenLayers = null, int epochs = 200, double learningRate = 3e-3, int batchSize = 32) =>
+        catalog.NeuralNetwork(NeuralNetworkOptionsFactory.Create(labelColumnName, featureColumnName, hiddenLayers, epochs, learningRate, batchSize));
+
+    /// <summary>A convolutional image classifier, trained from scratch or fine-tuned from pretrained weights.</summary>
+    /// <param name="catalog">The multiclass classification trainers catalog.</param>
+    /// <param name="options">All settings; see <see cref="ImageClassifierOptions"/>.</param>
+    /// <remarks>
+    /// Input: an image column (<c>MLImage</c>, or a Single/Byte pixel vector in C×H×W order with the shape declared in the
+    /// options) and a key-typed <c>Label</c>. Output: <c>Score</c> (class probabilities) and <c>PredictedLabel</c> (key).
+    /// Normalization, resizing and gray→RGB happen inside the network. Exportable to ONNX: not yet.
+    /// See samples/MLExtensions.Samples (sample "vision").
+    /// </remarks>
+    public static ImageClassifierTrainer ImageClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        return new ImageClassifierTrainer(catalog.GetEnvironment(), options);
+    }
+
+    /// <summary>A convolutional image classifier with the common settings.</summary>
+    /// <param name="catalog">The multiclass classification trainers catalog.</param>
+    /// <param name="labelColumnName">The label column (key type).</param>
+    /// <param name="imageColumnName">The image column (MLImage, or a pixel vector; for vectors use the options overload to declare the shape).</param>
+    /// <param name="architecture">The network.</param>
+    /// <param name="epochs">Maximum epochs (early stopping may end sooner).</param>
+    /// <param name="learningRate">Peak learning rate.</param>
+    /// <param name="batchSize">Images per step.</param>
+    public static ImageClassifierTrainer ImageClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = DefaultColumnNames.Label, string imageColumnName = "Image",
+        ImageArchitecture architecture = ImageArchitecture.DefaultCnn, int epochs = 20, double learningRate = 1e-3, int batchSize = 64)
+    {
+        var options = new ImageClassifierOptions
+        {
+            LabelColumnName = labelColumnName,
+            ImageColumnName = imageColumnName,
+            Architecture = architecture,
+            Epochs = epochs,
+            BatchSize = batchSize,
+        };
+        options.Optimizer.LearningRate = learningRate;
+        return catalog.ImageClassifier(options);
+    }
+}

@@ -1,0 +1,274 @@
+using MLExtensions.Core;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Text;
+
+/// <summary>The inputs of a BERT encoder for a batch: token ids, attention mask (1 = token, 0 = padding), token types, all [N, L] int64.</summary>
+public sealed record EncoderInput(Tensor TokenIds, Tensor AttentionMask, Tensor TokenTypeIds);
+
+/// <summary>
+/// A BERT-family transformer encoder, written to be read top to bottom: embeddings (word + position + token type,
+/// LayerNorm), then <see cref="BertConfig.Layers"/> layers of multi-head self-attention and a GELU feed-forward
+/// block, each wrapped in a residual connection and a post-LayerNorm. Parameter names follow Hugging Face's
+/// <c>BertModel</c> (<c>embeddings.word_embeddings.weight</c>, <c>encoder.layer.0.attention.self.query.weight</c>, …),
+/// so checkpoints map by name.
+/// </summary>
+public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
+{
+#pragma warning disable IDE1006 // field names are checkpoint keys
+    private readonly BertEmbeddings embeddings;
+    private readonly BertStack encoder;
+#pragma warning restore IDE1006
+
+    /// <summary>Builds the encoder.</summary>
+    public BertEncoder(BertConfig config, Generator? generator = null) : base(nameof(BertEncoder))
+    {
+        config.Validate();
+        Config = config;
+        var g = generator ?? new Generator(0, CPU);
+        embeddings = new BertEmbeddings(config, g);
+        encoder = new BertStack(config, g);
+        RegisterComponents();
+    }
+
+    /// <summary>The architecture.</summary>
+    public BertConfig Config { get; }
+
+    /// <summary>The encoder layers, bottom first (for freezing lower layers).</summary>
+    public IReadOnlyList<nn.Module> Layers => encoder.Layers;
+
+    /// <summary>The embedding layer (for freezing).</summary>
+    public nn.Module Embeddings => embeddings;
+
+    /// <summary>Last hidden state [N, L, H].</summary>
+    public override Tensor forward(EncoderInput input)
+    {
+        using var scope = torch.NewDisposeScope();
+        var hidden = embeddings.call(input.TokenIds, input.TokenTypeIds);
+        // Additive mask: 0 where attending is allowed, a large negative number on padding keys.
+        var mask = (1 - input.AttentionMask.to(hidden.dtype)).unsqueeze(1).unsqueeze(1) * -1e9f;
+        return encoder.call(hidden, mask).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean of the hidden states over real (unmasked) tokens: [N, L, H] → [N, H].</summary>
+    public static Tensor MeanPool(Tensor hidden, Tensor attentionMask)
+    {
+        using var scope = torch.NewDisposeScope();
+        var mask = attentionMask.to(hidden.dtype).unsqueeze(-1);
+        var sum = (hidden * mask).sum(dim: 1L);
+        var count = mask.sum(dim: 1L).clamp_min(1e-9);
+        return (sum / count).MoveToOuterDisposeScope();
+    }
+
+    private sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly Embedding word_embeddings;
+        private readonly Embedding? position_embeddings;
+        private readonly Embedding token_type_embeddings;
+        private readonly LayerNorm LayerNorm;
+        private readonly SeededDropout dropout;
+        private readonly Tensor? sinusoid;
+#pragma warning restore IDE1006
+
+        public BertEmbeddings(BertConfig c, Generator g) : base(nameof(BertEmbeddings))
+        {
+            word_embeddings = nn.Embedding(c.VocabSize, c.HiddenSize);
+            token_type_embeddings = nn.Embedding(c.TypeVocabSize, c.HiddenSize);
+            if (c.PositionEncoding == PositionEncoding.Learned)
+                position_embeddings = nn.Embedding(c.MaxPositions, c.HiddenSize);
+            else
+                sinusoid = Sinusoids(c.MaxPositions, c.HiddenSize);
+            LayerNorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEpsilon);
+            dropout = new SeededDropout(c.HiddenDropout, g);
+            using (torch.no_grad())
+            {
+                // BERT's initialisation: N(0, 0.02) for embeddings, drawn from the run's generator.
+                word_embeddings.weight!.normal_(0, 0.02, g);
+                token_type_embeddings.weight!.normal_(0, 0.02, g);
+                position_embeddings?.weight!.normal_(0, 0.02, g);
+            }
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor ids, Tensor types)
+        {
+            using var scope = torch.NewDisposeScope();
+            long length = ids.shape[1];
+            var positions = position_embeddings is not null
+                ? position_embeddings.call(torch.arange(length, ScalarType.Int64, ids.device).unsqueeze(0))
+                : sinusoid!.narrow(0, 0, length).unsqueeze(0).to(ids.device);
+            var x = word_embeddings.call(ids) + positions + token_type_embeddings.call(types);
+            return dropout.call(LayerNorm.call(x)).MoveToOuterDisposeScope();
+        }
+
+        private static Tensor Sinusoids(int positions, int width)
+        {
+            var table = new float[positions * width];
+            for (int p = 0; p < positions; p++)
+            {
+                for (int i = 0; i < width; i += 2)
+                {
+                    double angle = p / Math.Pow(10000, (double)i / width);
+                    table[p * width + i] = (float)Math.Sin(angle);
+                    if (i + 1 < width)
+                        table[p * width + i + 1] = (float)Math.Cos(angle);
+                }
+            }
+            return torch.tensor(table, new long[] { positions, width });
+        }
+    }
+
+    private sealed class BertStack : nn.Module<Tensor, Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly ModuleList<BertLayer> layer;
+#pragma warning restore IDE1006
+
+        public BertStack(BertConfig c, Generator g) : base(nameof(BertStack))
+        {
+            layer = nn.ModuleList(Enumerable.Range(0, c.Layers).Select(_ => new BertLayer(c, g)).ToArray());
+            RegisterComponents();
+        }
+
+        public IReadOnlyList<nn.Module> Layers => layer.Cast<nn.Module>().ToList();
+
+        public override Tensor forward(Tensor hidden, Tensor mask)
+        {
+            foreach (var l in layer)
+                hidden = l.call(hidden, mask);
+            return hidden;
+        }
+    }
+
+    private sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly BertAttention attention;
+        private readonly DenseBlock intermediate;
+        private readonly ResidualOutput output;
+#pragma warning restore IDE1006
+        private readonly string _activation;
+
+        public BertLayer(BertConfig c, Generator g) : base(nameof(BertLayer))
+        {
+            attention = new BertAttention(c, g);
+            intermediate = new DenseBlock(c.HiddenSize, c.IntermediateSize);
+            output = new ResidualOutput(c.IntermediateSize, c.HiddenSize, c.LayerNormEpsilon, c.HiddenDropout, g);
+            _activation = c.HiddenActivation;
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor hidden, Tensor mask)
+        {
+            using var scope = torch.NewDisposeScope();
+            var attended = attention.call(hidden, mask);
+            var inner = intermediate.call(attended);
+            inner = _activation switch
+            {
+                "relu" => nn.functional.relu(inner),
+                "gelu_new" => nn.functional.gelu(inner, GELU.Approximate.tanh),
+                _ => nn.functional.gelu(inner),
+            };
+            return output.call(inner, attended).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>Self-attention followed by its output projection, residual and LayerNorm (HF: BertAttention).</summary>
+    private sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly SelfAttention self;
+        private readonly ResidualOutput output;
+#pragma warning restore IDE1006
+
+        public BertAttention(BertConfig c, Generator g) : base(nameof(BertAttention))
+        {
+            self = new SelfAttention(c, g);
+            output = new ResidualOutput(c.HiddenSize, c.HiddenSize, c.LayerNormEpsilon, c.HiddenDropout, g);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor hidden, Tensor mask) => output.call(self.call(hidden, mask), hidden);
+    }
+
+    /// <summary>Multi-head scaled dot-product self-attention: softmax(Q Kᵀ / √d + mask) V, heads concatenated.</summary>
+    private sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly Linear query;
+        private readonly Linear key;
+        private readonly Linear value;
+        private readonly SeededDropout dropout;
+#pragma warning restore IDE1006
+        private readonly int _heads;
+        private readonly int _headSize;
+
+        public SelfAttention(BertConfig c, Generator g) : base(nameof(SelfAttention))
+        {
+            query = nn.Linear(c.HiddenSize, c.HiddenSize);
+            key = nn.Linear(c.HiddenSize, c.HiddenSize);
+            value = nn.Linear(c.HiddenSize, c.HiddenSize);
+            dropout = new SeededDropout(c.AttentionDropout, g);
+            _heads = c.Heads;
+            _headSize = c.HiddenSize / c.Heads;
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor hidden, Tensor mask)
+        {
+            using var scope = torch.NewDisposeScope();
+            long n = hidden.shape[0], l = hidden.shape[1];
+            Tensor Split(Tensor x) => x.view(n, l, _heads, _headSize).transpose(1, 2); // [N, heads, L, d]
+            var q = Split(query.call(hidden));
+            var k = Split(key.call(hidden));
+            var v = Split(value.call(hidden));
+            var scores = torch.matmul(q, k.transpose(-1, -2)) / Math.Sqrt(_headSize) + mask;
+            var probabilities = dropout.call(nn.functional.softmax(scores, -1));
+            var context = torch.matmul(probabilities, v).transpose(1, 2).contiguous().view(n, l, _heads * _headSize);
+            return context.MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>A dense layer (HF: BertIntermediate's <c>dense</c>).</summary>
+    private sealed class DenseBlock : nn.Module<Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly Linear dense;
+#pragma warning restore IDE1006
+
+        public DenseBlock(int inputs, int outputs) : base(nameof(DenseBlock))
+        {
+            dense = nn.Linear(inputs, outputs);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => dense.call(x);
+    }
+
+    /// <summary>dense → dropout → LayerNorm(x + residual) (HF: BertSelfOutput / BertOutput).</summary>
+    private sealed class ResidualOutput : nn.Module<Tensor, Tensor, Tensor>
+    {
+#pragma warning disable IDE1006
+        private readonly Linear dense;
+        private readonly LayerNorm LayerNorm;
+        private readonly SeededDropout dropout;
+#pragma warning restore IDE1006
+
+        public ResidualOutput(int inputs, int outputs, double eps, double dropoutRate, Generator g) : base(nameof(ResidualOutput))
+        {
+            dense = nn.Linear(inputs, outputs);
+            LayerNorm = nn.LayerNorm(outputs, eps);
+            dropout = new SeededDropout(dropoutRate, g);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x, Tensor residual)
+        {
+            using var scope = torch.NewDisposeScope();
+            return LayerNorm.call(dropout.call(dense.call(x)) + residual).MoveToOuterDisposeScope();
+        }
+    }
+}
