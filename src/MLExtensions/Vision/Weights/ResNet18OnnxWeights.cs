@@ -1,4 +1,5 @@
 using MLExtensions.Core;
+using MLExtensions.Core.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -117,7 +118,7 @@ public static class ResNet18OnnxWeights
         {
             throw new InvalidDataException($"{model.Source} is not ML.NET's ResNet preprocessing (RGB→BGR channel reversal, then subtraction of a [1, 3, {ImageSize}, {ImageSize}] mean image).");
         }
-        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
+        TorchNativeLoader.EnsureLoaded();
         return torch.tensor(mean.ToFloatArray(), new long[] { 3, ImageSize, ImageSize });
     }
 

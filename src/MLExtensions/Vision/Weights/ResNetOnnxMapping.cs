@@ -1,4 +1,5 @@
 using MLExtensions.Core;
+using MLExtensions.Core.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -94,7 +95,7 @@ public sealed class ResNetOnnxMapping
     public Dictionary<string, Tensor> ToStateDict(OnnxModelReader model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
+        TorchNativeLoader.EnsureLoaded();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
