@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLExtensions.Core;
 using MLExtensions.Tabular;
+using MLExtensions.Text;
 
 namespace MLExtensions;
 
@@ -35,4 +36,32 @@ public static class BinaryClassificationCatalogExtensions
         string labelColumnName = DefaultColumnNames.Label, string featureColumnName = DefaultColumnNames.Features,
         int[]? hiddenLayers = null, int epochs = 200, double learningRate = 3e-3, int batchSize = 32) =>
         catalog.NeuralNetwork(NeuralNetworkOptionsFactory.Create(labelColumnName, featureColumnName, hiddenLayers, epochs, learningRate, batchSize));
+
+    /// <summary>A binary text classifier that fine-tunes a BERT-family encoder (all-MiniLM-L6-v2 by default, shipped offline).</summary>
+    /// <param name="catalog">The binary classification trainers catalog.</param>
+    /// <param name="options">All settings; see <see cref="TextClassifierOptions"/>.</param>
+    /// <remarks>
+    /// Input: a text column (and optionally a second one for sentence pairs) and a Boolean <c>Label</c>.
+    /// Output: <c>Score</c> (logit), <c>Probability</c>, <c>PredictedLabel</c>. Exportable to ONNX: not yet.
+    /// </remarks>
+    public static TextClassifierTrainer TextClassifier(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, TextClassifierOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        return new TextClassifierTrainer(catalog.GetEnvironment(), options, PredictionTask.BinaryClassification);
+    }
+
+    /// <summary>A binary text classifier with the common settings.</summary>
+    /// <param name="catalog">The binary classification trainers catalog.</param>
+    /// <param name="labelColumnName">The label column (Boolean).</param>
+    /// <param name="textColumnName">The text column.</param>
+    /// <param name="secondTextColumnName">Optional second text column for sentence pairs.</param>
+    /// <param name="epochs">Epochs (early stopping may end sooner).</param>
+    /// <param name="learningRate">Peak learning rate.</param>
+    /// <param name="batchSize">Texts per step.</param>
+    /// <param name="maxLength">Longest token sequence; longer texts are truncated.</param>
+    public static TextClassifierTrainer TextClassifier(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
+        string labelColumnName = DefaultColumnNames.Label, string textColumnName = "Text", string? secondTextColumnName = null,
+        int epochs = 3, double learningRate = 5e-5, int batchSize = 16, int maxLength = 128) =>
+        catalog.TextClassifier(TextClassifierOptionsFactory.Create(labelColumnName, textColumnName, secondTextColumnName, epochs, learningRate, batchSize, maxLength));
 }

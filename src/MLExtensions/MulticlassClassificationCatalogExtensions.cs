@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLExtensions.Core;
 using MLExtensions.Tabular;
+using MLExtensions.Text;
 using MLExtensions.Vision;
 
 namespace MLExtensions;
@@ -77,4 +78,33 @@ public static class MulticlassClassificationCatalogExtensions
         options.Optimizer.LearningRate = learningRate;
         return catalog.ImageClassifier(options);
     }
+
+    /// <summary>A text classifier that fine-tunes a BERT-family encoder (all-MiniLM-L6-v2 by default, shipped offline).</summary>
+    /// <param name="catalog">The multiclass classification trainers catalog.</param>
+    /// <param name="options">All settings; see <see cref="TextClassifierOptions"/>.</param>
+    /// <remarks>
+    /// Input: a text column (and optionally a second one for sentence pairs) and a key-typed <c>Label</c>.
+    /// Output: <c>Score</c> (class probabilities) and <c>PredictedLabel</c> (key). Vocabulary, configuration and weights are
+    /// saved in the model. Exportable to ONNX: not yet. See samples/MLExtensions.Samples (sample "text").
+    /// </remarks>
+    public static TextClassifierTrainer TextClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, TextClassifierOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        return new TextClassifierTrainer(catalog.GetEnvironment(), options, PredictionTask.MulticlassClassification);
+    }
+
+    /// <summary>A text classifier with the common settings.</summary>
+    /// <param name="catalog">The multiclass classification trainers catalog.</param>
+    /// <param name="labelColumnName">The label column (key type).</param>
+    /// <param name="textColumnName">The text column.</param>
+    /// <param name="secondTextColumnName">Optional second text column for sentence pairs.</param>
+    /// <param name="epochs">Epochs (early stopping may end sooner).</param>
+    /// <param name="learningRate">Peak learning rate.</param>
+    /// <param name="batchSize">Texts per step.</param>
+    /// <param name="maxLength">Longest token sequence; longer texts are truncated.</param>
+    public static TextClassifierTrainer TextClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = DefaultColumnNames.Label, string textColumnName = "Text", string? secondTextColumnName = null,
+        int epochs = 3, double learningRate = 5e-5, int batchSize = 16, int maxLength = 128) =>
+        catalog.TextClassifier(TextClassifierOptionsFactory.Create(labelColumnName, textColumnName, secondTextColumnName, epochs, learningRate, batchSize, maxLength));
 }

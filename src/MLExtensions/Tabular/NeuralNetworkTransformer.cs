@@ -63,13 +63,7 @@ public sealed class NeuralNetworkTransformer : NetworkTransformerBase, ISingleFe
         });
     }
 
-    private static VersionInfo GetVersionInfo() => new(
-        modelSignature: "MLXNNET ",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
-        verWeCanReadBack: 0x00010001,
-        loaderSignature: LoaderSignature,
-        loaderAssemblyName: typeof(NeuralNetworkTransformer).Assembly.FullName);
+    private static VersionInfo GetVersionInfo() => NetworkPersistence.Version("MLXNNET ", LoaderSignature, typeof(NeuralNetworkTransformer));
 
     /// <inheritdoc />
     public override void SaveModel(ModelSaveContext ctx)

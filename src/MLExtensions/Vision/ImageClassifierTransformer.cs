@@ -49,13 +49,7 @@ public sealed class ImageClassifierTransformer : NetworkTransformerBase
         return FloatRowInput(Image.Size, new long[] { 1, Image.Size }, buffer => read(buffer));
     }
 
-    private static VersionInfo GetVersionInfo() => new(
-        modelSignature: "MLXIMGCL",
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
-        verWeCanReadBack: 0x00010001,
-        loaderSignature: LoaderSignature,
-        loaderAssemblyName: typeof(ImageClassifierTransformer).Assembly.FullName);
+    private static VersionInfo GetVersionInfo() => NetworkPersistence.Version("MLXIMGCL", LoaderSignature, typeof(ImageClassifierTransformer));
 
     /// <inheritdoc />
     public override void SaveModel(ModelSaveContext ctx)

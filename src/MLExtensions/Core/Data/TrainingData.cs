@@ -24,6 +24,28 @@ public sealed class TrainingData : IDisposable
     /// <summary>Rows the training source holds, when known.</summary>
     public long? TrainingRows => Train.RowCount;
 
+    /// <summary>Wraps sources a trainer built itself; <paramref name="owned"/> are disposed with this object.</summary>
+    public static TrainingData FromSources(IBatchSource train, IBatchSource? validation, params IDisposable[] owned)
+    {
+        var result = new TrainingData { Train = train, Validation = validation };
+        result._owned.AddRange(owned);
+        return result;
+    }
+
+    /// <summary>
+    /// The training and validation views: the given validation data, or a seeded hold-out of
+    /// <see cref="NetworkTrainerOptions.ValidationFraction"/> of <paramref name="data"/> (lazy, nothing is copied).
+    /// </summary>
+    public static (IDataView Train, IDataView? Validation) Split(IHostEnvironment env, IDataView data, NetworkTrainerOptions options, int seed)
+    {
+        if (options.ValidationData is not null)
+            return (data, options.ValidationData);
+        if (options.ValidationFraction <= 0)
+            return (data, null);
+        var split = new DataOperationsCatalog(env).TrainTestSplit(data, options.ValidationFraction, seed: seed);
+        return (split.TrainSet, split.TestSet);
+    }
+
     /// <summary>Prepares the sources.</summary>
     /// <param name="env">The environment.</param>
     /// <param name="data">The data given to <c>Fit</c>.</param>
@@ -37,16 +59,9 @@ public sealed class TrainingData : IDisposable
     {
         var result = new TrainingData();
         readerFor(data.Schema); // validates the columns before anything is read
-        IDataView trainView = data;
-        IDataView? validationView = options.ValidationData;
-        if (validationView is not null)
-            readerFor(validationView.Schema); // same checks, so a bad validation set fails before training starts
-        else if (options.ValidationFraction > 0)
-        {
-            var split = new DataOperationsCatalog(env).TrainTestSplit(data, options.ValidationFraction, seed: seed);
-            trainView = split.TrainSet;
-            validationView = split.TestSet;
-        }
+        if (options.ValidationData is not null)
+            readerFor(options.ValidationData.Schema); // same checks, so a bad validation set fails before training starts
+        var (trainView, validationView) = Split(env, data, options, seed);
 
         var reader = readerFor(trainView.Schema);
         long? rows = trainView.GetRowCount();

@@ -22,6 +22,22 @@ internal static class NetworkPersistence
         Converters = { new JsonStringEnumConverter() },
     };
 
+    /// <summary>
+    /// The version record of a library component in a model file. Every component starts at 1.1; bump
+    /// <c>verWrittenCur</c> for optional trailing fields and <c>verReadableCur</c> only for breaking layouts
+    /// (see mlnet-integration.md §11.3).
+    /// </summary>
+    /// <param name="modelSignature">Exactly 8 ASCII characters.</param>
+    /// <param name="loaderSignature">The LoadableClass signature (≤ 24 ASCII characters).</param>
+    /// <param name="component">The component type (its assembly is recorded so ML.NET can load it by name).</param>
+    public static VersionInfo Version(string modelSignature, string loaderSignature, Type component) => new(
+        modelSignature: modelSignature,
+        verWrittenCur: 0x00010001,
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: loaderSignature,
+        loaderAssemblyName: component.Assembly.FullName);
+
     /// <summary>Serializes <paramref name="module"/>'s state dict (parameters and buffers) with a checksum.</summary>
     public static void SaveWeights(ModelSaveContext ctx, nn.Module module)
     {

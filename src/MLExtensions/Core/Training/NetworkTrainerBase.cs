@@ -48,7 +48,7 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
 
         int seed = TorchDevices.ResolveSeed(Host, _options.Seed);
         var device = TorchDevices.Resolve(Host, channel);
-        using var data = TrainingData.Prepare(Host, input, _options, seed, CreateRowReader, channel);
+        using var data = PrepareData(input, seed, channel);
         using var generator = new Generator((ulong)seed, CPU);
         var network = CreateNetwork(input.Schema, data, generator);
         try
@@ -70,8 +70,17 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
     /// <inheritdoc />
     public abstract SchemaShape GetOutputSchema(SchemaShape inputSchema);
 
+    /// <summary>
+    /// Turns the data given to <see cref="Fit"/> into training and validation batches. The default holds out the
+    /// validation split and reads rows through <see cref="CreateRowReader"/>; trainers whose rows are not fixed-size
+    /// float vectors (e.g. token sequences) build their own sources.
+    /// </summary>
+    protected virtual TrainingData PrepareData(IDataView input, int seed, IChannel channel) =>
+        TrainingData.Prepare(Host, input, _options, seed, CreateRowReader, channel);
+
     /// <summary>Binds and validates the input columns of <paramref name="schema"/> (training or validation data).</summary>
-    protected abstract IRowReaderFactory CreateRowReader(DataViewSchema schema);
+    protected virtual IRowReaderFactory CreateRowReader(DataViewSchema schema) =>
+        throw new NotSupportedException($"{GetType().Name} prepares its data itself and has no row reader.");
 
     /// <summary>Builds the network; draw all random initial values from <paramref name="generator"/>.</summary>
     protected abstract nn.Module<Tensor, Tensor> CreateNetwork(DataViewSchema schema, TrainingData data, Generator generator);

