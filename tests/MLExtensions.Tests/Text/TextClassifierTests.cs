@@ -120,3 +120,41 @@ public class TextClassifierTests
         public bool Label { get; set; }
     }
 }
+
+public class TextClassifierEncoderSourceTests
+{
+    [Fact]
+    public void TrainsFromAHuggingFaceCheckpointFolderAndFreezesWhatItIsTold()
+    {
+        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
+        using var temp = new TempDirectory();
+        var config = new BertConfig { VocabSize = TinyText.Vocabulary.Count, HiddenSize = 16, Layers = 2, Heads = 2, IntermediateSize = 32, MaxPositions = 32 };
+        using (var encoder = new BertEncoder(config, new TorchSharp.torch.Generator(8, TorchSharp.torch.CPU)))
+            HuggingFaceCheckpoint.Save(encoder, TinyText.Vocabulary, temp.Path);
+
+        var ml = new MLContext(seed: 1);
+        var options = new TextClassifierOptions
+        {
+            Encoder = TextEncoderSource.HuggingFaceCheckpoint,
+            CheckpointPath = temp.Path,
+            MaxLength = 32,
+            Epochs = 2,
+            FreezeEmbeddings = true,
+            FreezeLowerLayers = 1,
+            Optimizer = { LearningRate = 1e-2 },
+        };
+        var model = ml.BinaryClassification.Trainers.TextClassifier(options).Fit(ml.Data.LoadFromEnumerable(TinyText.Make(64, 1)));
+
+        var checkpoint = HuggingFaceCheckpoint.Load(temp.Path);
+        using var reference = new BertEncoder(checkpoint.Config);
+        checkpoint.LoadInto(reference);
+        var before = reference.state_dict();
+        var after = model.Classifier.Encoder.state_dict();
+        foreach (var (key, tensor) in before)
+        {
+            bool frozen = key.StartsWith("embeddings.", StringComparison.Ordinal) || key.StartsWith("encoder.layer.0.", StringComparison.Ordinal);
+            bool same = tensor.Equals(after[key]);
+            Assert.True(frozen == same, $"{key}: frozen {frozen}, unchanged {same}");
+        }
+    }
+}
