@@ -8,6 +8,7 @@ IBenchmark[] benchmarks =
 {
     new MlpBenchmark(),
     new MlpPartsBenchmark(),
+    new VisionBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace MLExtensions.Core;
 
-/// <summary>The weight file formats <see cref="TorchvisionWeights"/> reads.</summary>
+/// <summary>The weight file formats <c>TorchvisionWeights</c> reads.</summary>
 public enum WeightFileFormat
 {
     /// <summary>A PyTorch state dict written by <c>torch.save(model.state_dict(), path)</c> (zip format, PyTorch 1.6 or later); <c>.pt</c> or <c>.pth</c>.</summary>

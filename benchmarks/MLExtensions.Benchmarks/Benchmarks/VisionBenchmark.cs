@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLExtensions.Benchmarks.Data;
+using MLExtensions.Benchmarks.Infrastructure;
+using MLExtensions.Core;
+using MLExtensions.Vision;
+
+namespace MLExtensions.Benchmarks;
+
+/// <summary>
+/// Fashion-MNIST image classification: the default CNN (target ≥ 0.93 test accuracy within 10 minutes of training), a
+/// CIFAR-style ResNet-20 (≥ 0.945 within 60 minutes), ML.NET's LightGbm and SdcaMaximumEntropy on the same pixels, the
+/// low-data check (pretrained ResNet-18 vs the same network from scratch with 100 images per class, target +5 points)
+/// and single-image PredictionEngine latency — all in one run, each number next to its baseline.
+/// </summary>
+internal sealed class VisionBenchmark : IBenchmark
+{
+    public string Name => "vision";
+
+    public string Description => "Fashion-MNIST: default CNN, ResNet-20, LightGbm/SDCA baselines, low-data fine-tuning, latency";
+
+    public IReadOnlyList<BenchmarkOption> Options { get; } = new BenchmarkOption[]
+    {
+        new("data", "folder", "Fashion-MNIST IDX folder (default ../shared/data/fashion-mnist, else samples/data/fashion-mnist)"),
+        new("part", "name", "cnn, resnet, baselines, lowdata, latency or all (default all)"),
+        new("cnn-minutes", "N", "training budget of the default CNN (default 10)"),
+        new("resnet-minutes", "N", "training budget of ResNet-20 (default 60)"),
+        new("train-limit", "N", "use only the first N training images (smoke runs)"),
+        new("lowdata-size", "N", "input side for the low-data ResNet-18 runs (default 112; 224 is the weights' native size)"),
+        new("lowdata-epochs", "N", "epochs of each low-data run (default 8)"),
+        new("seed", "N", "seed (default 1)"),
+    };
+
+    public int Run(BenchmarkArguments arguments, TextWriter output)
+    {
+        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded(); // before the first torch call below
+        var data = FashionMnist.Load(arguments.String("data"), RepositoryPaths.Root());
+        string part = arguments.String("part") ?? "all";
+        int seed = arguments.Int("seed", 1);
+        int? limit = arguments.OptionalInt("train-limit");
+        var train = limit is int n ? new LabeledImages(data.Train.Images.Take(n).ToArray(), data.Train.Labels.Take(n).ToArray()) : data.Train;
+        output.WriteLine("Benchmark vision: Fashion-MNIST through ML.NET pipelines");
+        output.WriteLine($"  Data:  {data.Folder} ({data.Origin}); {train.Count} training, {data.Test.Count} test images");
+        output.WriteLine($"  Torch: {TorchSharp.torch.get_num_threads()} threads; {Environment.ProcessorCount} processors");
+        output.WriteLine();
+
+        var results = new TextTable("Model", "Test accuracy", "Training min", "Epochs", "Target", "Verdict");
+        var ml = new MLContext(seed: seed);
+        var trainView = ml.Data.LoadFromEnumerable(ImageRow.From(train));
+        var testView = ml.Data.LoadFromEnumerable(ImageRow.From(data.Test));
+        ITransformer? cnn = null;
+        if (part is "all" or "cnn" or "latency")
+        {
+            double minutes = arguments.OptionalPositiveDouble("cnn-minutes") ?? 10;
+            var (model, accuracy, elapsed, epochs) = TrainImageClassifier(ml, trainView, testView, ImageArchitecture.DefaultCnn, minutes, seed, output);
+            cnn = model;
+            results.AddRow("DefaultCnn (ours)", $"{accuracy:P2}", $"{elapsed.TotalMinutes:F1}", $"{epochs}", $"≥ 93 % in ≤ {minutes:F0} min",
+                Verdict(accuracy >= 0.93 && elapsed.TotalMinutes <= minutes * 1.1));
+        }
+        if (part is "all" or "resnet")
+        {
+            double minutes = arguments.OptionalPositiveDouble("resnet-minutes") ?? 60;
+            var (_, accuracy, elapsed, epochs) = TrainImageClassifier(ml, trainView, testView, ImageArchitecture.ResNet20, minutes, seed, output);
+            results.AddRow("ResNet-20 (ours)", $"{accuracy:P2}", $"{elapsed.TotalMinutes:F1}", $"{epochs}", $"≥ 94.5 % in ≤ {minutes:F0} min",
+                Verdict(accuracy >= 0.945 && elapsed.TotalMinutes <= minutes * 1.1));
+        }
+        if (part is "all" or "baselines")
+        {
+            var lightGbm = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(ml.MulticlassClassification.Trainers.LightGbm(new Microsoft.ML.Trainers.LightGbm.LightGbmMulticlassTrainer.Options { NumberOfIterations = 300, Seed = seed }));
+            var (lgbmAccuracy, lgbmTime) = FitAndEvaluate(ml, lightGbm, trainView, testView);
+            results.AddRow("LightGbm on pixels, 300 iterations (ML.NET)", $"{lgbmAccuracy:P2}", $"{lgbmTime.TotalMinutes:F1}", "-", "baseline", "-");
+            var sdca = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Transforms.NormalizeMinMax("Features"))
+                .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy());
+            var (sdcaAccuracy, sdcaTime) = FitAndEvaluate(ml, sdca, trainView, testView);
+            results.AddRow("SdcaMaximumEntropy (ML.NET)", $"{sdcaAccuracy:P2}", $"{sdcaTime.TotalMinutes:F1}", "-", "baseline", "-");
+        }
+        if (part is "all" or "lowdata")
+            LowData(ml, train, testView, arguments, seed, results, output);
+
+        output.WriteLine("Results");
+        results.Write(output);
+        if (cnn is not null)
+            Latency(ml, cnn, data.Test, output);
+        return 0;
+    }
+
+    private static string Verdict(bool met) => met ? "MET" : "MISSED";
+
+    private static (ITransformer Model, double Accuracy, TimeSpan Training, int Epochs) TrainImageClassifier(
+        MLContext ml, IDataView train, IDataView test, ImageArchitecture architecture, double minutes, int seed, TextWriter output,
+        Action<ImageClassifierOptions>? configure = null)
+    {
+        var budget = new TimeBudget(TimeSpan.FromMinutes(minutes));
+        var options = new ImageClassifierOptions
+        {
+            ImageColumnName = nameof(ImageRow.Features),
+            ImageChannels = 1,
+            ImageHeight = 28,
+            ImageWidth = 28,
+            PixelScale = 1f, // the rows already hold [0, 1]
+            Architecture = architecture,
+            Epochs = 200,     // the time budget ends training
+            BatchSize = 128,
+            ValidationFraction = 0.05,
+            Seed = seed,
+            Augmentation = { RandomCropPadding = 2, HorizontalFlip = true },
+            LearningRateSchedule = { Kind = LearningRateScheduleKind.Constant },
+            EarlyStopping = { Patience = 8 },
+            ProgressInterval = 100,
+        };
+        options.Callbacks.Add(budget);
+        configure?.Invoke(options);
+        var trainer = ml.MulticlassClassification.Trainers.ImageClassifier(options);
+        var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(trainer).Fit(train);
+        var history = trainer.LastTrainingState!.History;
+        foreach (var e in history)
+            output.WriteLine($"  {architecture} epoch {e.Epoch}: loss {e.TrainingLoss:F4}, validation accuracy {e.ValidationMetric:P2}, {e.SamplesPerSecond:F0} images/s, {e.Seconds:F0} s");
+        double accuracy = ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy;
+        output.WriteLine($"  {architecture}: test accuracy {accuracy:P2} after {history.Count} epochs, {budget.Elapsed.TotalMinutes:F1} min of training");
+        output.WriteLine();
+        return (model, accuracy, budget.Elapsed, history.Count);
+    }
+
+    private static (double Accuracy, TimeSpan Time) FitAndEvaluate(MLContext ml, IEstimator<ITransformer> pipeline, IDataView train, IDataView test)
+    {
+        var clock = Stopwatch.StartNew();
+        var model = pipeline.Fit(train);
+        clock.Stop();
+        return (ml.MulticlassClassification.Evaluate(model.Transform(test)).MicroAccuracy, clock.Elapsed);
+    }
+
+    private static void LowData(MLContext ml, LabeledImages train, IDataView test, BenchmarkArguments arguments, int seed, TextTable results, TextWriter output)
+    {
+        // 100 images per class, the first of each class in file order.
+        var picked = Enumerable.Range(0, train.Count).GroupBy(i => train.Labels[i]).SelectMany(g => g.Take(100)).OrderBy(i => i).ToArray();
+        var subset = new LabeledImages(picked.Select(i => train.Images[i]).ToArray(), picked.Select(i => train.Labels[i]).ToArray());
+        var view = ml.Data.LoadFromEnumerable(ImageRow.From(subset));
+        int size = arguments.Int("lowdata-size", 112);
+        int epochs = arguments.Int("lowdata-epochs", 8);
+        var (_, pretrained, pretrainedTime, _) = TrainImageClassifier(ml, view, test, ImageArchitecture.ResNet18, 600, seed, output, o =>
+        {
+            o.PretrainedWeights = PretrainedWeights.ResNet18ImageNet;
+            o.InputSize = size;
+            o.Epochs = epochs;
+            o.FineTuning.HeadOnlyEpochs = epochs;
+            o.FineTuning.UnfreezeLastStages = 1;
+            o.Augmentation = new ImageAugmentationOptions();
+            o.BatchSize = 32;
+        });
+        var (_, scratch, scratchTime, _) = TrainImageClassifier(ml, view, test, ImageArchitecture.ResNet18, 600, seed, output, o =>
+        {
+            o.InputSize = size;
+            o.Network.SmallInputStem = false; // the same network as the pretrained one
+            o.Epochs = 2 * epochs;            // as many epochs as the two fine-tuning phases together
+            o.Augmentation = new ImageAugmentationOptions();
+            o.BatchSize = 32;
+        });
+        results.AddRow($"ResNet-18 from scratch, 100/class, {size}px", $"{scratch:P2}", $"{scratchTime.TotalMinutes:F1}", $"{2 * epochs}", "baseline", "-");
+        results.AddRow($"ResNet-18 ImageNet fine-tuned, 100/class, {size}px", $"{pretrained:P2}", $"{pretrainedTime.TotalMinutes:F1}", $"{epochs}+{epochs}",
+            "≥ scratch + 5 points", Verdict(pretrained >= scratch + 0.05));
+    }
+
+    private static void Latency(MLContext ml, ITransformer model, LabeledImages test, TextWriter output)
+    {
+        var engine = ml.Model.CreatePredictionEngine<ImageRow, LatencyPrediction>(model);
+        var rows = ImageRow.From(test).Take(1100).ToList();
+        foreach (var row in rows.Take(100))
+            engine.Predict(row); // warm-up
+        var times = new List<double>();
+        foreach (var row in rows.Skip(100))
+        {
+            long start = Stopwatch.GetTimestamp();
+            engine.Predict(row);
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        times.Sort();
+        output.WriteLine();
+        output.WriteLine($"Single-image PredictionEngine latency, DefaultCnn: median {Statistics.Median(times):F3} ms, p95 {times[(int)(0.95 * times.Count)]:F3} ms over {times.Count} predictions");
+    }
+
+    private sealed class LatencyPrediction
+    {
+        public uint PredictedLabel { get; set; }
+    }
+}
