@@ -9,6 +9,7 @@ IBenchmark[] benchmarks =
     new MlpBenchmark(),
     new MlpPartsBenchmark(),
     new VisionBenchmark(),
+    new TextBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).
