@@ -28,7 +28,7 @@ public enum TextPooling
 /// <summary>
 /// Options of the <c>TextClassifier</c> trainers (binary and multiclass). Training settings come from
 /// <see cref="NetworkTrainerOptions"/>; the defaults are the usual fine-tuning recipe (AdamW 5e-5, linear warm-up then
-/// decay, gradient clipping at 1, three epochs, early stopping on a 10 % validation split).
+/// decay, gradient clipping at 1, three epochs, best epoch chosen by validation accuracy on a 10 % split).
 /// </summary>
 public sealed class TextClassifierOptions : NetworkTrainerOptions
 {
@@ -43,6 +43,8 @@ public sealed class TextClassifierOptions : NetworkTrainerOptions
         LearningRateSchedule.WarmupFraction = 0.1;
         GradientClippingNorm = 1.0;
         EarlyStopping.Patience = 2;
+        // Fine-tuning often raises the validation loss (more confident predictions) while accuracy still improves.
+        EarlyStopping.Monitor = EarlyStoppingMonitor.ValidationMetric;
     }
 
     /// <summary>Label column: a key (multiclass) or Boolean (binary). Default "Label".</summary>

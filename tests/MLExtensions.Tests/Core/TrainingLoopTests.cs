@@ -156,6 +156,22 @@ public class TrainingLoopTests
     }
 
     [Fact]
+    public void MonitoringTheMetricKeepsTheMostAccurateEpoch()
+    {
+        var ml = new MLContext();
+        var options = Options(epochs: 15);
+        options.EarlyStopping.Enabled = false;
+        options.EarlyStopping.Monitor = EarlyStoppingMonitor.ValidationMetric;
+        var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(options);
+        trainer.Fit(Keyed(ml));
+
+        var history = trainer.LastTrainingState!.History;
+        double best = history.Max(h => h.ValidationMetric!.Value);
+        Assert.Equal(history.First(h => h.ValidationMetric == best).Epoch, trainer.LastTrainingState.BestEpoch);
+        Assert.Equal(15, history.Count);
+    }
+
+    [Fact]
     public void StreamingAndInMemoryDataBothTrain()
     {
         var ml = new MLContext();

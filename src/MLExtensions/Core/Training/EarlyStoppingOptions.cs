@@ -1,5 +1,18 @@
 namespace MLExtensions.Core;
 
+/// <summary>The validation value early stopping and best-epoch selection watch.</summary>
+public enum EarlyStoppingMonitor
+{
+    /// <summary>The validation loss (smooth, defined for every task). Lower is better.</summary>
+    ValidationLoss,
+
+    /// <summary>
+    /// The task's validation metric (accuracy, or RMSE for regression), in its own direction. Better for fine-tuning
+    /// pretrained models, whose validation loss often rises (growing confidence) while accuracy still improves.
+    /// </summary>
+    ValidationMetric,
+}
+
 /// <summary>Stops training when the validation metric stops improving, and restores the best weights.</summary>
 /// <remarks>
 /// The best weights are restored at the end of training <em>however training ended</em> (stopped early,
@@ -16,6 +29,9 @@ public sealed class EarlyStoppingOptions
 
     /// <summary>Smallest change of the monitored metric that counts as an improvement, ≥ 0. Default 0.</summary>
     public double MinDelta { get; set; }
+
+    /// <summary>What counts as "best". Default <see cref="EarlyStoppingMonitor.ValidationLoss"/>.</summary>
+    public EarlyStoppingMonitor Monitor { get; set; } = EarlyStoppingMonitor.ValidationLoss;
 
     /// <summary>Restore the weights of the best epoch when training ends. Default true.</summary>
     public bool RestoreBestWeights { get; set; } = true;

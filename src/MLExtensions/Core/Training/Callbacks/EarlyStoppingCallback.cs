@@ -6,9 +6,10 @@ namespace MLExtensions.Core;
 /// improvement and restores the best weights when training ends, however it ended.
 /// </summary>
 /// <remarks>
-/// The monitored value is the validation loss: it is smooth and defined for every task, unlike accuracy
-/// on a small validation split, which plateaus. The best epoch is tracked even when early stopping is
-/// disabled, so <see cref="EarlyStoppingOptions.RestoreBestWeights"/> still applies.
+/// The monitored value is the validation loss by default: it is smooth and defined for every task, unlike accuracy
+/// on a small validation split, which plateaus. <see cref="EarlyStoppingMonitor.ValidationMetric"/> watches the task's
+/// metric instead. Internally every monitored value is turned into "lower is better". The best epoch is tracked even
+/// when early stopping is disabled, so <see cref="EarlyStoppingOptions.RestoreBestWeights"/> still applies.
 /// </remarks>
 internal sealed class EarlyStoppingCallback : ITrainingCallback
 {
@@ -16,7 +17,7 @@ internal sealed class EarlyStoppingCallback : ITrainingCallback
 
     public EarlyStoppingCallback(EarlyStoppingOptions options) => _options = options;
 
-    /// <summary>Best validation loss so far.</summary>
+    /// <summary>Best monitored value so far, as "lower is better".</summary>
     public double Best { get; private set; } = double.PositiveInfinity;
 
     /// <summary>Validated epochs since the last improvement.</summary>
@@ -37,7 +38,10 @@ internal sealed class EarlyStoppingCallback : ITrainingCallback
     public void OnEpochEnd(TrainingRun run, TrainingControl control)
     {
         var last = run.State.History[^1];
-        if (last.ValidationLoss is not double loss)
+        double? monitored = _options.Monitor == EarlyStoppingMonitor.ValidationMetric
+            ? (run.State.MetricHigherIsBetter ? -last.ValidationMetric : last.ValidationMetric)
+            : last.ValidationLoss;
+        if (monitored is not double loss)
             return;
         if (loss < Best - _options.MinDelta)
         {
@@ -56,10 +60,12 @@ internal sealed class EarlyStoppingCallback : ITrainingCallback
         {
             control.ShouldStop = true;
             control.Reason = StopReason.EarlyStopping;
-            run.Channel.Info(MessageSensitivity.None, "Early stopping after epoch {0}: validation loss has not improved for {1} epochs (best {2:G5} in epoch {3}).",
-                last.Epoch, Wait, Best, run.State.BestEpoch);
+            run.Channel.Info(MessageSensitivity.None, "Early stopping after epoch {0}: the validation {1} has not improved for {2} epochs (best in epoch {3}).",
+                last.Epoch, MonitorName(run), Wait, run.State.BestEpoch);
         }
     }
+
+    private string MonitorName(TrainingRun run) => _options.Monitor == EarlyStoppingMonitor.ValidationMetric ? run.State.MetricName : "loss";
 
     public void OnTrainEnd(TrainingRun run, Exception? error)
     {
@@ -68,7 +74,7 @@ internal sealed class EarlyStoppingCallback : ITrainingCallback
         if (run.State.BestEpoch != run.State.EpochsCompleted)
         {
             BestWeights.RestoreInto(run.Task.Network);
-            run.Channel.Info(MessageSensitivity.None, "Restored the weights of epoch {0} (best validation loss {1:G5}).", run.State.BestEpoch, Best);
+            run.Channel.Info(MessageSensitivity.None, "Restored the weights of epoch {0} (best validation {1}).", run.State.BestEpoch, MonitorName(run));
         }
         BestWeights.Dispose();
         BestWeights = null;
