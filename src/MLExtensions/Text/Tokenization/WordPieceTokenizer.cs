@@ -20,7 +20,8 @@ public sealed record TokenizedText(int[] Ids, int[] TypeIds)
 /// <remarks>
 /// Truncation: a single text keeps its first <c>maxLength − 2</c> word pieces. A pair is truncated longest-first (one
 /// token at a time from the longer text) to fit <c>maxLength − 3</c>, as Hugging Face's tokenizers do. Null and empty
-/// text give just the special tokens, so every row gets a prediction.
+/// text give just the special tokens, so every row gets a prediction. A lower-casing tokenizer also strips accents
+/// ("Café" → "cafe"), as Hugging Face's does unless <c>strip_accents</c> is set explicitly.
 /// </remarks>
 public sealed class WordPieceTokenizer
 {
@@ -40,7 +41,14 @@ public sealed class WordPieceTokenizer
         Vocabulary = vocabulary;
         LowerCase = lowerCase;
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', vocabulary) + "\n"));
-        _tokenizer = BertTokenizer.Create(stream, new BertOptions { LowerCaseBeforeTokenization = lowerCase, ApplyBasicTokenization = true });
+        // Hugging Face's BERT tokenizer strips accents whenever it lower-cases (strip_accents unset, as for MiniLM and
+        // bert-base-uncased); uncased vocabularies have no accented pieces, so without this "café" became [UNK].
+        _tokenizer = BertTokenizer.Create(stream, new BertOptions
+        {
+            LowerCaseBeforeTokenization = lowerCase,
+            RemoveNonSpacingMarks = lowerCase,
+            ApplyBasicTokenization = true,
+        });
         ClsId = _tokenizer.ClassificationTokenId;
         SepId = _tokenizer.SeparatorTokenId;
         PadId = _tokenizer.PaddingTokenId;
@@ -49,7 +57,7 @@ public sealed class WordPieceTokenizer
     /// <summary>The vocabulary, line number = id.</summary>
     public IReadOnlyList<string> Vocabulary { get; }
 
-    /// <summary>Whether text is lower-cased first.</summary>
+    /// <summary>Whether text is lower-cased (and its accents stripped) first.</summary>
     public bool LowerCase { get; }
 
     /// <summary>Id of [CLS].</summary>
