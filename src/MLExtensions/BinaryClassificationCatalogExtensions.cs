@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLExtensions.Core;
+using MLExtensions.Distillation;
 using MLExtensions.Tabular;
 using MLExtensions.Text;
 
@@ -64,4 +65,24 @@ public static class BinaryClassificationCatalogExtensions
         string labelColumnName = DefaultColumnNames.Label, string textColumnName = "Text", string? secondTextColumnName = null,
         int epochs = 3, double learningRate = 5e-5, int batchSize = 16, int maxLength = 128) =>
         catalog.TextClassifier(TextClassifierOptionsFactory.Create(labelColumnName, textColumnName, secondTextColumnName, epochs, learningRate, batchSize, maxLength));
+
+    /// <summary>
+    /// Knowledge distillation: trains a small student network (an MLP, a CNN or a small transformer encoder, chosen by
+    /// <see cref="DistillationOptions.Student"/>) to imitate a fitted <paramref name="teacher"/>.
+    /// </summary>
+    /// <param name="catalog">The binary classification trainers catalog.</param>
+    /// <param name="teacher">Any fitted transformer (or pipeline) producing a Score column for the same classes as the student's label:
+    /// a network of this library (its logits are used), an ML.NET trainer such as LightGbm, or an ONNX model.</param>
+    /// <param name="options">Student, temperature, alpha and the optional extra transfer methods; see <see cref="DistillationOptions"/>.</param>
+    /// <remarks>
+    /// Input: the student's columns and label (Boolean); rows with a missing label still learn from the teacher.
+    /// Output: the student trainer's ordinary transformer (Score, Probability, PredictedLabel).
+    /// </remarks>
+    public static DistillationTrainer Distill(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, ITransformer teacher, DistillationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(teacher);
+        ArgumentNullException.ThrowIfNull(options);
+        return new DistillationTrainer(catalog.GetEnvironment(), teacher, options, PredictionTask.BinaryClassification);
+    }
 }

@@ -73,13 +73,19 @@ public sealed class TextClassifierTrainer : NetworkTrainerBase<TextClassifierTra
         channel.Info(MessageSensitivity.None, "Encoder: {0}; vocabulary of {1} word pieces.", spec.Description, tokenizer.Vocabulary.Count);
 
         var (trainView, validationView) = TrainingData.Split(Host, input, _options, seed);
-        var train = TokenBatchSource.Read(trainView, Columns, _label, tokenizer, _options.MaxLength, _options.BucketByLength, _options.CancellationToken);
+        string? teacher = Distillation?.TeacherColumnName;
+        var train = TokenBatchSource.Read(trainView, Columns, _label, tokenizer, _options.MaxLength, _options.BucketByLength, _options.CancellationToken, teacher);
         if (train.RowCount == 0)
             throw new InvalidOperationException("The training data is empty: no rows with a label were found.");
         var validation = validationView is null ? null
-            : TokenBatchSource.Read(validationView, Columns, LabelBinding.Bind(validationView.Schema, _options.LabelColumnName, _task), tokenizer, _options.MaxLength, false, _options.CancellationToken);
+            : TokenBatchSource.Read(validationView, Columns, LabelBinding.Bind(validationView.Schema, _options.LabelColumnName, _task), tokenizer, _options.MaxLength, false, _options.CancellationToken, teacher);
         if (train.MissingLabels > 0)
-            channel.Warning(MessageSensitivity.None, "Skipped {0} training rows with a missing label.", train.MissingLabels);
+        {
+            if (teacher is null)
+                channel.Warning(MessageSensitivity.None, "Skipped {0} training rows with a missing label.", train.MissingLabels);
+            else
+                channel.Info(MessageSensitivity.None, "{0} training rows have no label; they learn from the teacher's outputs only.", train.MissingLabels);
+        }
         channel.Info(MessageSensitivity.None, "Tokenized {0} training and {1} validation texts (at most {2} tokens).",
             train.RowCount ?? 0, validation?.RowCount ?? 0, _options.MaxLength);
         return TrainingData.FromSources(train, validation is { RowCount: > 0 } ? validation : null);

@@ -218,7 +218,7 @@ public sealed class ImageClassifierTrainer : NetworkTrainerBase<ImageClassifierT
     }
 
     /// <summary>Phase 1 with the frozen backbone run once per image: the head trains on cached features.</summary>
-    private static TrainingState TrainHeadOnCachedFeatures(ImageClassifierNetwork network, TrainingData data, NetworkTrainerOptions phase, TrainingContext context)
+    private TrainingState TrainHeadOnCachedFeatures(ImageClassifierNetwork network, TrainingData data, NetworkTrainerOptions phase, TrainingContext context)
     {
         network.eval();
         using var train = InMemoryBatchSource.Precompute(data.Train, network.ExtractFeatures);

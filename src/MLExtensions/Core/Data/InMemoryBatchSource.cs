@@ -11,9 +11,9 @@ namespace MLExtensions.Core;
 public sealed class InMemoryBatchSource : IBatchSource, IDisposable
 {
     private readonly Tensor _features;
-    private readonly Tensor _targets;
+    private readonly Tensor[] _targets; // the label first; then task-specific targets such as a teacher's outputs
 
-    private InMemoryBatchSource(Tensor features, Tensor targets, RowReadStatistics statistics)
+    private InMemoryBatchSource(Tensor features, Tensor[] targets, RowReadStatistics statistics)
     {
         _features = features;
         _targets = targets;
@@ -69,29 +69,34 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
         var targetTensor = reader.Kind == PredictionTask.MulticlassClassification
             ? torch.tensor(targets.Select(t => (long)t).ToArray())
             : torch.tensor(targets.ToArray());
-        return new InMemoryBatchSource(featureTensor, targetTensor, statistics);
+        return new InMemoryBatchSource(featureTensor, new[] { targetTensor }, statistics);
     }
 
     /// <summary>
     /// A source over rows that are already tensors (e.g. features of a frozen backbone computed once).
     /// Takes ownership of both tensors.
     /// </summary>
-    public static InMemoryBatchSource FromTensors(Tensor features, Tensor targets)
+    public static InMemoryBatchSource FromTensors(Tensor features, params Tensor[] targets)
     {
-        if (features.shape[0] != targets.shape[0])
-            throw new ArgumentException($"Features have {features.shape[0]} rows but targets have {targets.shape[0]}.");
+        if (targets.Length == 0)
+            throw new ArgumentException("At least one target tensor (the label) is needed.", nameof(targets));
+        foreach (var t in targets)
+        {
+            if (features.shape[0] != t.shape[0])
+                throw new ArgumentException($"Features have {features.shape[0]} rows but a target tensor has {t.shape[0]}.");
+        }
         long rows = features.shape[0];
         return new InMemoryBatchSource(features, targets, new RowReadStatistics { RowsSeen = rows, RowsUsed = rows });
     }
 
     /// <summary>
     /// Runs <paramref name="transform"/> (without gradients) over every batch of <paramref name="source"/> once and
-    /// keeps the results in memory with the targets.
+    /// keeps the results in memory with all the targets of each batch.
     /// </summary>
     public static InMemoryBatchSource Precompute(IBatchSource source, Func<Tensor, Tensor> transform, int batchSize = 256)
     {
         var outputs = new List<Tensor>();
-        var targets = new List<Tensor>();
+        var targets = new List<Tensor[]>();
         using (torch.no_grad())
         {
             foreach (var batch in source.GetBatches(0, batchSize, shuffle: false, seed: 0))
@@ -99,17 +104,17 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
                 using (batch)
                 {
                     outputs.Add(transform(batch.Inputs[0]).detach().cpu().DetachFromDisposeScope());
-                    targets.Add(batch.Targets[0].clone().DetachFromDisposeScope());
+                    targets.Add(batch.Targets.Select(t => t.clone().DetachFromDisposeScope()).ToArray());
                 }
             }
         }
         if (outputs.Count == 0)
             return FromTensors(torch.zeros(0, 1), torch.zeros(0, ScalarType.Int64));
         var features = torch.cat(outputs, 0);
-        var labels = torch.cat(targets, 0);
-        foreach (var t in outputs.Concat(targets))
+        var joined = Enumerable.Range(0, targets[0].Length).Select(i => torch.cat(targets.Select(t => t[i]).ToList(), 0)).ToArray();
+        foreach (var t in outputs.Concat(targets.SelectMany(t => t)))
             t.Dispose();
-        return FromTensors(features, labels);
+        return FromTensors(features, joined);
     }
 
     /// <inheritdoc />
@@ -123,7 +128,7 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
         {
             int count = (int)Math.Min(batchSize, rows - start);
             using var index = torch.tensor(order.AsSpan((int)start, count).ToArray());
-            yield return new Batch(new[] { _features.index_select(0, index) }, new[] { _targets.index_select(0, index) }, count);
+            yield return new Batch(new[] { _features.index_select(0, index) }, _targets.Select(t => t.index_select(0, index)).ToArray(), count);
         }
     }
 
@@ -131,7 +136,8 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
     public void Dispose()
     {
         _features.Dispose();
-        _targets.Dispose();
+        foreach (var t in _targets)
+            t.Dispose();
     }
 }
 

@@ -69,6 +69,16 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
         y.data<float>().CopyTo(outputs, 0);
     }
 
+    /// <summary>The columns the network reads, for code that runs the network outside a cursor's getters (e.g. a distillation teacher).</summary>
+    internal IReadOnlyList<string> NetworkInputColumns => InputColumnNames;
+
+    /// <summary>Checks the schema of <paramref name="row"/> and returns a per-cursor row input, as the mapper does.</summary>
+    internal Func<Tensor> CreateNetworkInput(DataViewRow row)
+    {
+        ValidateInputSchema(row.Schema);
+        return CreateRowInput(row);
+    }
+
     /// <inheritdoc />
     public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 

@@ -28,6 +28,12 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
     /// <summary>The trainer's ML.NET host.</summary>
     protected IHost Host { get; }
 
+    /// <summary>
+    /// Set by a distillation trainer that uses this trainer for its student: adds the teacher's outputs to the
+    /// batches and wraps every task in the distillation loss. Null for ordinary training.
+    /// </summary>
+    internal IDistillationHooks? Distillation { get; set; }
+
     /// <summary>What the last <see cref="Fit"/> did: epochs, history, best epoch, why it stopped.</summary>
     public TrainingState? LastTrainingState { get; private set; }
 
@@ -75,8 +81,13 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
     /// validation split and reads rows through <see cref="CreateRowReader"/>; trainers whose rows are not fixed-size
     /// float vectors (e.g. token sequences) build their own sources.
     /// </summary>
-    protected virtual TrainingData PrepareData(IDataView input, int seed, IChannel channel) =>
-        TrainingData.Prepare(Host, input, _options, seed, CreateRowReader, channel);
+    protected virtual TrainingData PrepareData(IDataView input, int seed, IChannel channel)
+    {
+        if (Distillation is not { } hooks)
+            return TrainingData.Prepare(Host, input, _options, seed, CreateRowReader, channel);
+        var data = TrainingData.Prepare(Host, input, _options, seed, schema => hooks.WrapReader(CreateRowReader(schema), schema), channel);
+        return hooks.WrapData(data);
+    }
 
     /// <summary>Binds and validates the input columns of <paramref name="schema"/> (training or validation data).</summary>
     protected virtual IRowReaderFactory CreateRowReader(DataViewSchema schema) =>
@@ -95,9 +106,13 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
     protected virtual TrainingState TrainNetwork(nn.Module<Tensor, Tensor> network, DataViewSchema schema, TrainingData data, TrainingContext context) =>
         RunLoop(CreateTask(network, schema), data.Train, data.Validation, _options, context);
 
-    /// <summary>Runs the shared training loop once.</summary>
-    protected static TrainingState RunLoop(ITrainingTask task, IBatchSource train, IBatchSource? validation, NetworkTrainerOptions options, TrainingContext context) =>
-        TrainingLoop.Run(task, train, validation, options, context.Generator, context.Device, context.Seed, context.Host, context.Channel).State;
+    /// <summary>Runs the shared training loop once (with the distillation loss around <paramref name="task"/> when distilling).</summary>
+    protected TrainingState RunLoop(ITrainingTask task, IBatchSource train, IBatchSource? validation, NetworkTrainerOptions options, TrainingContext context)
+    {
+        if (Distillation is not null)
+            task = Distillation.WrapTask(task, context);
+        return TrainingLoop.Run(task, train, validation, options, context.Generator, context.Device, context.Seed, context.Host, context.Channel).State;
+    }
 
     /// <summary>Wraps the trained network (on the CPU, evaluation mode) in the fitted transformer.</summary>
     protected abstract TTransformer CreateTransformer(nn.Module<Tensor, Tensor> network, DataViewSchema schema, TrainingState state);

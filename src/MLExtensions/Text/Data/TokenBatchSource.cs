@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLExtensions.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,14 +18,16 @@ public sealed class TokenBatchSource : IBatchSource
 
     private readonly List<TokenizedText> _rows;
     private readonly float[] _targets;
+    private readonly float[]? _teacher; // rows × teacher outputs, when distilling
     private readonly PredictionTask _task;
     private readonly bool _bucket;
     private readonly int _padId;
 
-    private TokenBatchSource(List<TokenizedText> rows, float[] targets, PredictionTask task, bool bucket, int padId)
+    private TokenBatchSource(List<TokenizedText> rows, float[] targets, float[]? teacher, PredictionTask task, bool bucket, int padId)
     {
         _rows = rows;
         _targets = targets;
+        _teacher = teacher;
         _task = task;
         _bucket = bucket;
         _padId = padId;
@@ -37,30 +40,57 @@ public sealed class TokenBatchSource : IBatchSource
     public long MissingLabels { get; private set; }
 
     /// <summary>Tokenizes every row of <paramref name="data"/> once.</summary>
+    /// <param name="data">The rows.</param>
+    /// <param name="columns">The text column(s).</param>
+    /// <param name="label">The label.</param>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="maxLength">Longest token sequence.</param>
+    /// <param name="bucketByLength">Batch rows of similar length together.</param>
+    /// <param name="cancellation">Stops reading.</param>
+    /// <param name="teacherColumn">
+    /// When distilling: a float vector column with the teacher's outputs, read into <c>Batch.Targets[1]</c>. Rows without a
+    /// label are then kept (their target is <see cref="MissingTarget"/>'s marker) because they still teach through the teacher.
+    /// </param>
     public static TokenBatchSource Read(IDataView data, TextColumns columns, LabelBinding label, WordPieceTokenizer tokenizer, int maxLength,
-        bool bucketByLength, CancellationToken cancellation)
+        bool bucketByLength, CancellationToken cancellation, string? teacherColumn = null)
     {
         var rows = new List<TokenizedText>();
         var targets = new List<float>();
+        var teacher = new List<float>();
         long missing = 0;
-        using (var cursor = data.GetRowCursor(columns.ActiveColumns(data.Schema).Append(data.Schema[label.Column.Name])))
+        var active = columns.ActiveColumns(data.Schema).Append(data.Schema[label.Column.Name]);
+        if (teacherColumn is not null)
+            active = active.Append(data.Schema[teacherColumn]);
+        using (var cursor = data.GetRowCursor(active))
         {
             var tokenize = columns.CreateTokenizer(cursor, tokenizer, maxLength);
             var target = label.CreateTargetGetter(cursor);
+            var getTeacher = teacherColumn is null ? null : cursor.GetGetter<VBuffer<float>>(cursor.Schema[teacherColumn]);
+            VBuffer<float> teacherValues = default;
             while (cursor.MoveNext())
             {
                 if ((cursor.Position & 255) == 0)
                     cancellation.ThrowIfCancellationRequested();
-                if (target() is not float t)
+                float? t = target();
+                if (t is null)
                 {
                     missing++;
-                    continue;
+                    if (getTeacher is null)
+                        continue;
                 }
                 rows.Add(tokenize());
-                targets.Add(t);
+                targets.Add(t ?? MissingTarget.For(label.Kind));
+                if (getTeacher is not null)
+                {
+                    getTeacher(ref teacherValues);
+                    teacher.AddRange(teacherValues.DenseValues());
+                }
             }
         }
-        return new TokenBatchSource(rows, targets.ToArray(), label.Kind, bucketByLength, tokenizer.PadId) { MissingLabels = missing };
+        return new TokenBatchSource(rows, targets.ToArray(), teacherColumn is null ? null : teacher.ToArray(), label.Kind, bucketByLength, tokenizer.PadId)
+        {
+            MissingLabels = missing,
+        };
     }
 
     /// <inheritdoc />
@@ -102,7 +132,13 @@ public sealed class TokenBatchSource : IBatchSource
         var targets = _task == PredictionTask.MulticlassClassification
             ? torch.tensor(indices.Select(i => (long)_targets[i]).ToArray())
             : torch.tensor(indices.Select(i => _targets[i]).ToArray());
-        return new Batch(new[] { packed }, new[] { targets }, indices.Length);
+        if (_teacher is null)
+            return new Batch(new[] { packed }, new[] { targets }, indices.Length);
+        int k = _teacher.Length / _rows.Count;
+        var teacher = new float[indices.Length * k];
+        for (int n = 0; n < indices.Length; n++)
+            Array.Copy(_teacher, (long)indices[n] * k, teacher, (long)n * k, k);
+        return new Batch(new[] { packed }, new[] { targets, torch.tensor(teacher, new long[] { indices.Length, k }) }, indices.Length);
     }
 
     /// <summary>Packs rows into [N, 3, L] (ids, mask, types), padded to the longest row.</summary>

@@ -1,0 +1,128 @@
+using MLExtensions.Core;
+using MLExtensions.Tabular;
+using MLExtensions.Text;
+using MLExtensions.Vision;
+
+namespace MLExtensions.Distillation;
+
+/// <summary>
+/// Options of the <c>Distill</c> trainers: which student to train (its own trainer options) and how the teacher teaches it.
+/// </summary>
+/// <remarks>
+/// The loss is <c>Alpha · T² · KL(softmax(teacher/T) ‖ softmax(student/T)) + (1 − Alpha) · cross-entropy(student, label)</c>.
+/// The T² factor keeps the soft term's gradients on the scale of the hard term whatever the temperature (Hinton et al. 2015).
+/// </remarks>
+public sealed class DistillationOptions
+{
+    /// <summary>
+    /// The student and how it trains: <see cref="NeuralNetworkOptions"/> (an MLP on a feature vector),
+    /// <see cref="ImageClassifierOptions"/> (a CNN; multiclass only) or <see cref="TextClassifierOptions"/> (a transformer encoder, e.g.
+    /// <see cref="TextEncoderSource.Scratch"/> with a small <see cref="BertConfig"/>). Its label, input columns, epochs, optimizer,
+    /// validation, progress and cancellation settings apply as in ordinary training. Required.
+    /// </summary>
+    public NetworkTrainerOptions? Student { get; set; }
+
+    /// <summary>Softmax temperature T &gt; 0 for the soft targets; higher values expose more of the teacher's "dark knowledge". Default 2.</summary>
+    public double Temperature { get; set; } = 2.0;
+
+    /// <summary>Weight of the soft (teacher) term in [0, 1]; 1 − Alpha weighs the label's cross-entropy. Default 0.5.</summary>
+    public double Alpha { get; set; } = 0.5;
+
+    /// <summary>The teacher's score column. Default "Score".</summary>
+    public string TeacherScoreColumnName { get; set; } = "Score";
+
+    /// <summary>
+    /// For binary teachers that are not networks of this library: the calibrated probability column whose log-odds serve as
+    /// the teacher's logit; when absent, Score is taken as the logit. Default "Probability".
+    /// </summary>
+    public string TeacherProbabilityColumnName { get; set; } = "Probability";
+
+    /// <summary>
+    /// Image students with augmentation: run the teacher (an image classifier of this library reading the same image column) on
+    /// each augmented batch instead of using its cached outputs for the original image, so the soft targets describe what the student
+    /// sees. Costs one teacher forward pass per batch. Default false.
+    /// </summary>
+    public bool TeacherSeesAugmentedImages { get; set; }
+
+    /// <summary>Extra ways to transfer knowledge between transformer encoders (text students with a text classifier teacher of this library).</summary>
+    public TextDistillationOptions Text { get; set; } = new();
+
+    /// <summary>Checks every setting; throws <see cref="ArgumentException"/> or <see cref="ArgumentOutOfRangeException"/> naming it.</summary>
+    public void Validate()
+    {
+        if (Student is null)
+            throw new ArgumentException("DistillationOptions.Student must be set to the student's trainer options (NeuralNetworkOptions, ImageClassifierOptions or TextClassifierOptions).", nameof(Student));
+        if (Student is not (NeuralNetworkOptions or ImageClassifierOptions or TextClassifierOptions))
+            throw new ArgumentException($"DistillationOptions.Student has type {Student.GetType().Name}; use NeuralNetworkOptions, ImageClassifierOptions or TextClassifierOptions.", nameof(Student));
+        if (!(Temperature > 0) || double.IsInfinity(Temperature))
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, $"Temperature must be a finite number > 0; found {Temperature}.");
+        if (!(Alpha >= 0 && Alpha <= 1))
+            throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, $"Alpha must be in [0, 1]; found {Alpha}.");
+        Check.NotEmpty(TeacherScoreColumnName, nameof(TeacherScoreColumnName));
+        ArgumentNullException.ThrowIfNull(Text, nameof(Text));
+        Text.Validate();
+        Student.Validate();
+    }
+}
+
+/// <summary>
+/// Knowledge transfer between a text classifier teacher of this library and a transformer-encoder student beyond the logits:
+/// intermediate layers, initialisation from the teacher and augmentation of the transfer set.
+/// </summary>
+/// <remarks>
+/// Any of these makes the teacher run on every training batch (in evaluation mode, without gradients) because its hidden states,
+/// or its outputs for the augmented text, cannot be cached cheaply.
+/// </remarks>
+public sealed class TextDistillationOptions
+{
+    /// <summary>
+    /// Weight of the hidden-state loss: mean squared error between each student layer's output (through a learned linear projection
+    /// when the widths differ) and the mapped teacher layer's output, over real tokens. 0 turns it off. Default 0.
+    /// </summary>
+    public double HiddenStateWeight { get; set; }
+
+    /// <summary>
+    /// Weight of the attention loss: mean squared error between the student's and the mapped teacher layer's attention probabilities
+    /// averaged over heads (so head counts may differ), over real query tokens. 0 turns it off. Default 0.
+    /// </summary>
+    public double AttentionWeight { get; set; }
+
+    /// <summary>
+    /// Teacher layer (1-based) matched to each student layer; null spreads them uniformly (student layer i ↔ teacher layer
+    /// i · teacherLayers / studentLayers, as TinyBERT does). Default null.
+    /// </summary>
+    public int[]? LayerMapping { get; set; }
+
+    /// <summary>
+    /// Initialise the student's encoder from the teacher's: embeddings, and the mapped layers, where the shapes match (same width,
+    /// heads and feed-forward size); when only the vocabulary matches and the student is narrower, the word embeddings are the
+    /// teacher's projected onto their top principal directions. Default false.
+    /// </summary>
+    public bool InitializeFromTeacher { get; set; }
+
+    /// <summary>Probability that a real word piece of a training text is replaced by [MASK] (transfer-set augmentation). Default 0.</summary>
+    public double TokenMaskingProbability { get; set; }
+
+    /// <summary>Probability that a real word piece of a training text is replaced by a random word piece. Default 0.</summary>
+    public double TokenReplacementProbability { get; set; }
+
+    /// <summary>Whether the teacher has to run on every batch.</summary>
+    internal bool NeedsOnlineTeacher => HiddenStateWeight > 0 || AttentionWeight > 0 || Augments;
+
+    /// <summary>Whether the transfer set is augmented.</summary>
+    internal bool Augments => TokenMaskingProbability > 0 || TokenReplacementProbability > 0;
+
+    /// <summary>Checks every setting.</summary>
+    public void Validate()
+    {
+        Check.InRange(HiddenStateWeight, 0, double.MaxValue, nameof(HiddenStateWeight), "≥ 0");
+        Check.InRange(AttentionWeight, 0, double.MaxValue, nameof(AttentionWeight), "≥ 0");
+        Check.InRange(TokenMaskingProbability, 0, 1, nameof(TokenMaskingProbability), "in [0, 1]");
+        Check.InRange(TokenReplacementProbability, 0, 1, nameof(TokenReplacementProbability), "in [0, 1]");
+        if (TokenMaskingProbability + TokenReplacementProbability > 1)
+            throw new ArgumentOutOfRangeException(nameof(TokenReplacementProbability), TokenReplacementProbability,
+                $"TokenMaskingProbability + TokenReplacementProbability must be ≤ 1; found {TokenMaskingProbability + TokenReplacementProbability}.");
+        if (LayerMapping is { } map && map.Any(l => l < 1))
+            throw new ArgumentOutOfRangeException(nameof(LayerMapping), string.Join(", ", map), "LayerMapping holds 1-based teacher layer numbers; found a value below 1.");
+    }
+}

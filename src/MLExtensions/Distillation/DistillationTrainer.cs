@@ -1,0 +1,134 @@
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using MLExtensions.Core;
+using MLExtensions.Core.Native;
+using MLExtensions.Tabular;
+using MLExtensions.Text;
+using MLExtensions.Vision;
+
+namespace MLExtensions.Distillation;
+
+/// <summary>
+/// Trains a small student network to imitate a fitted teacher (any ML.NET classifier, or a network of this library). Create it
+/// through <c>mlContext.{BinaryClassification|MulticlassClassification}.Trainers.Distill</c>.
+/// </summary>
+/// <remarks>
+/// <para>The teacher scores every training row once (streaming, one row at a time); its outputs travel with the rows, so epochs
+/// never re-run it. Rows without a label still teach through the teacher's outputs, so unlabeled transfer data can simply be
+/// appended to the training data with a missing label.</para>
+/// <para>The student is trained by its ordinary trainer (<see cref="NeuralNetworkTrainer"/>, <see cref="ImageClassifierTrainer"/>,
+/// <see cref="TextClassifierTrainer"/>) with the distillation loss, so it keeps that trainer's preprocessing, augmentation,
+/// validation, early stopping, progress and checkpoints, and the result is that trainer's ordinary transformer.</para>
+/// </remarks>
+public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
+{
+    /// <summary>Name of the column that carries the teacher's outputs through the student's data pipeline.</summary>
+    internal const string TeacherColumnName = "__MLExtensions_TeacherOutputs";
+
+    private readonly IHost _host;
+    private readonly ITransformer _teacher;
+    private readonly DistillationOptions _options;
+    private readonly PredictionTask _kind;
+
+    internal DistillationTrainer(IHostEnvironment env, ITransformer teacher, DistillationOptions options, PredictionTask kind)
+    {
+        _host = (env ?? throw new ArgumentNullException(nameof(env))).Register(nameof(DistillationTrainer));
+        _teacher = teacher ?? throw new ArgumentNullException(nameof(teacher));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _kind = kind;
+        _options.Validate();
+        if (kind == PredictionTask.BinaryClassification && options.Student is ImageClassifierOptions)
+            throw new ArgumentException("Image classifier students are multiclass; use the multiclass Distill with a two-class key label.", nameof(options));
+    }
+
+    /// <summary>What the last <see cref="Fit"/> did: parameter counts and validation accuracies of teacher and student.</summary>
+    public DistillationReport? LastReport { get; private set; }
+
+    /// <summary>The student's training history of the last <see cref="Fit"/>.</summary>
+    public TrainingState? LastTrainingState { get; private set; }
+
+    /// <inheritdoc />
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => CreateStudentTrainer() switch
+    {
+        NeuralNetworkTrainer t => t.GetOutputSchema(inputSchema),
+        ImageClassifierTrainer t => t.GetOutputSchema(inputSchema),
+        TextClassifierTrainer t => t.GetOutputSchema(inputSchema),
+        var t => throw new InvalidOperationException($"Unexpected student trainer {t.GetType().Name}."),
+    };
+
+    /// <summary>Scores the data with the teacher once, then trains the student.</summary>
+    /// <exception cref="ArgumentException">The teacher has no score column, cannot read the data, or classifies other classes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A student input or label column is missing or has the wrong type.</exception>
+    /// <exception cref="OperationCanceledException">The student options' cancellation token was cancelled.</exception>
+    public NetworkTransformerBase Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _options.Validate();
+        var student = _options.Student!;
+        TorchNativeLoader.EnsureLoaded();
+        using var channel = _host.Start("Distillation");
+
+        // Check everything the student needs before the (possibly slow) teacher pass.
+        GetOutputSchema(SchemaShape.Create(input.Schema));
+        var label = LabelBinding.Bind(input.Schema, LabelColumn(student), _kind);
+        var teacher = TeacherBinding.Bind(_teacher, input.Schema, label, _options);
+        if (student.ValidationData is { } validationData)
+            TeacherBinding.Bind(_teacher, validationData.Schema, LabelBinding.Bind(validationData.Schema, LabelColumn(student), _kind), _options);
+
+        var outputs = TeacherOutputs.Compute(teacher, input, channel, student.CancellationToken);
+        channel.Info(MessageSensitivity.None, "Teacher scored {0} training rows; soft targets: {1}; temperature {2}, alpha {3}.",
+            outputs.Rows, outputs.Source, _options.Temperature, _options.Alpha);
+        var trainView = new TeacherColumnDataView(input, outputs, TeacherColumnName);
+
+        var originalValidation = student.ValidationData;
+        if (originalValidation is not null)
+            student.ValidationData = new TeacherColumnDataView(originalValidation, TeacherOutputs.Compute(teacher, originalValidation, channel, student.CancellationToken), TeacherColumnName);
+        try
+        {
+            var loss = new DistillationLoss(_kind, _options.Temperature, _options.Alpha);
+            var hooks = new StudentHooks(TeacherColumnName, outputs.Count, LabelColumn(student), _kind, loss, (task, context) => OnlineTeachers.Create(teacher, _options, task, context));
+            var model = CreateStudentTrainer() switch
+            {
+                NeuralNetworkTrainer t => FitStudent(t, trainView, hooks),
+                ImageClassifierTrainer t => FitStudent(t, trainView, hooks),
+                TextClassifierTrainer t => FitStudent(t, trainView, hooks),
+                var t => throw new InvalidOperationException($"Unexpected student trainer {t.GetType().Name}."),
+            };
+            var state = LastTrainingState!;
+            double? studentAccuracy = state.History.FirstOrDefault(e => e.Epoch == state.BestEpoch)?.ValidationMetric;
+            LastReport = new DistillationReport(outputs.Source, outputs.Rows, teacher.ParameterCount,
+                model.Network.parameters().Sum(p => p.numel()), hooks.TeacherAccuracy.Value, studentAccuracy);
+            channel.Info(MessageSensitivity.None, "Distillation done: {0}.", LastReport);
+            return model;
+        }
+        finally
+        {
+            student.ValidationData = originalValidation;
+        }
+    }
+
+    private NetworkTransformerBase FitStudent<T>(NetworkTrainerBase<T> trainer, IDataView data, StudentHooks hooks)
+        where T : NetworkTransformerBase
+    {
+        trainer.Distillation = hooks;
+        var model = trainer.Fit(data);
+        LastTrainingState = trainer.LastTrainingState;
+        return model;
+    }
+
+    private object CreateStudentTrainer() => _options.Student switch
+    {
+        NeuralNetworkOptions o => new NeuralNetworkTrainer(_host, o, _kind),
+        ImageClassifierOptions o => new ImageClassifierTrainer(_host, o),
+        TextClassifierOptions o => new TextClassifierTrainer(_host, o, _kind),
+        var o => throw new ArgumentException($"Unsupported student options {o?.GetType().Name ?? "null"}."),
+    };
+
+    private static string LabelColumn(NetworkTrainerOptions student) => student switch
+    {
+        NeuralNetworkOptions o => o.LabelColumnName,
+        ImageClassifierOptions o => o.LabelColumnName,
+        TextClassifierOptions o => o.LabelColumnName,
+        _ => "Label",
+    };
+}
