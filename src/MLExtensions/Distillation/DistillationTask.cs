@@ -27,7 +27,8 @@ internal sealed class DistillationTask : ITrainingTask
 
     public nn.Module Network => _student.Network;
 
-    public Tensor Forward(Batch batch) => _student.Forward(batch);
+    public Tensor Forward(Batch batch) =>
+        _student.Forward(_online is not null && Network.training ? _online.BeforeStudent(batch) : batch);
 
     public Tensor ComputeLoss(Tensor output, Batch batch)
     {
@@ -121,8 +122,11 @@ internal sealed class TeacherAccuracy
 internal sealed record TeacherGuidance(Tensor Logits, Tensor ExtraLoss);
 
 /// <summary>A teacher that runs on each training batch (augmented inputs, intermediate layers) instead of cached outputs.</summary>
-internal interface IOnlineTeacher
+internal interface IOnlineTeacher : IDisposable
 {
+    /// <summary>The batch the student trains on: the original, or an augmented copy the teacher will then see too.</summary>
+    Batch BeforeStudent(Batch batch);
+
     /// <summary>Runs the teacher (no gradients) on what <paramref name="student"/> saw in its last forward pass.</summary>
     TeacherGuidance Teach(ITrainingTask student, Batch batch);
 

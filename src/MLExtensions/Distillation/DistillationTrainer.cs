@@ -72,6 +72,7 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         GetOutputSchema(SchemaShape.Create(input.Schema));
         var label = LabelBinding.Bind(input.Schema, LabelColumn(student), _kind);
         var teacher = TeacherBinding.Bind(_teacher, input.Schema, label, _options);
+        OnlineTeachers.Validate(teacher, _options);
         if (student.ValidationData is { } validationData)
             TeacherBinding.Bind(_teacher, validationData.Schema, LabelBinding.Bind(validationData.Schema, LabelColumn(student), _kind), _options);
 
@@ -86,7 +87,9 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         try
         {
             var loss = new DistillationLoss(_kind, _options.Temperature, _options.Alpha);
-            var hooks = new StudentHooks(TeacherColumnName, outputs.Count, LabelColumn(student), _kind, loss, (task, context) => OnlineTeachers.Create(teacher, _options, task, context));
+            using var hooks = new StudentHooks(TeacherColumnName, outputs.Count, LabelColumn(student), _kind, loss,
+                (task, context) => OnlineTeachers.Create(teacher, _options, task, context),
+                (network, log) => OnlineTeachers.InitializeStudent(teacher, _options, network, log));
             var model = CreateStudentTrainer() switch
             {
                 NeuralNetworkTrainer t => FitStudent(t, trainView, hooks),

@@ -7,8 +7,10 @@ namespace MLExtensions.Distillation;
 /// What the student's trainer is told while it trains under distillation: read the teacher's column with the rows, and
 /// train every task with the distillation loss.
 /// </summary>
-internal sealed class StudentHooks : IDistillationHooks
+internal sealed class StudentHooks : IDistillationHooks, IDisposable
 {
+    private readonly List<IOnlineTeacher> _online = new();
+    private readonly Action<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>, Microsoft.ML.Runtime.IChannel> _initialize;
     private readonly string _labelColumn;
     private readonly PredictionTask _kind;
     private readonly DistillationLoss _loss;
@@ -16,8 +18,10 @@ internal sealed class StudentHooks : IDistillationHooks
     private int _featureSize = -1;
 
     public StudentHooks(string teacherColumn, int teacherCount, string labelColumn, PredictionTask kind, DistillationLoss loss,
-        Func<ITrainingTask, TrainingContext, IOnlineTeacher?> onlineTeacher)
+        Func<ITrainingTask, TrainingContext, IOnlineTeacher?> onlineTeacher,
+        Action<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>, Microsoft.ML.Runtime.IChannel> initialize)
     {
+        _initialize = initialize;
         TeacherColumnName = teacherColumn;
         TeacherOutputCount = teacherCount;
         _labelColumn = labelColumn;
@@ -48,6 +52,22 @@ internal sealed class StudentHooks : IDistillationHooks
         return TrainingData.FromSources(train, validation, data);
     }
 
-    public ITrainingTask WrapTask(ITrainingTask task, TrainingContext context) =>
-        new DistillationTask(task, _loss, _onlineTeacher(task, context), TeacherAccuracy);
+    public void InitializeStudent(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> network, TorchSharp.torch.Generator generator, Microsoft.ML.Runtime.IChannel channel) =>
+        _initialize(network, channel);
+
+    public ITrainingTask WrapTask(ITrainingTask task, TrainingContext context)
+    {
+        var online = _onlineTeacher(task, context);
+        if (online is not null)
+            _online.Add(online);
+        return new DistillationTask(task, _loss, online, TeacherAccuracy);
+    }
+
+    /// <summary>Undoes what online teachers changed on the teacher and student networks (recording, devices).</summary>
+    public void Dispose()
+    {
+        foreach (var o in _online)
+            o.Dispose();
+        _online.Clear();
+    }
 }

@@ -60,6 +60,18 @@ internal sealed class TeacherBinding
             values[map[i]] = copy[i];
     }
 
+    /// <summary>Puts a batch of teacher logits [N, K] into the student's class order.</summary>
+    public TorchSharp.torch.Tensor ToStudentOrder(TorchSharp.torch.Tensor logits)
+    {
+        if (_studentIndexOfTeacherClass is not { } map)
+            return logits;
+        var teacherIndexOfStudentClass = new long[map.Length];
+        for (int i = 0; i < map.Length; i++)
+            teacherIndexOfStudentClass[map[i]] = i;
+        using var index = TorchSharp.torch.tensor(teacherIndexOfStudentClass, device: logits.device);
+        return logits.index_select(1, index);
+    }
+
     /// <summary>Checks <paramref name="teacher"/> against <paramref name="schema"/> and the student's label.</summary>
     /// <exception cref="ArgumentException">The teacher cannot read the data, has no score column, or its classes differ from the label's.</exception>
     public static TeacherBinding Bind(ITransformer teacher, DataViewSchema schema, LabelBinding label, DistillationOptions options)

@@ -23,6 +23,9 @@ internal sealed class ImageClassificationTask : SupervisedTask
         _backboneFactor = backboneFactor;
     }
 
+    /// <summary>What the network received in the last <see cref="Forward"/> (after augmentation); lets a teacher see the same images.</summary>
+    internal Tensor? LastNetworkInput { get; private set; }
+
     public override Tensor Forward(Batch batch)
     {
         var x = batch.Inputs[0];
@@ -31,6 +34,7 @@ internal sealed class ImageClassificationTask : SupervisedTask
             var p = _network.Preprocess;
             x = _augmenter.Apply(x.reshape(-1, p.Channels, p.Height, p.Width));
         }
+        LastNetworkInput = x;
         return _network.call(x);
     }
 

@@ -21,6 +21,9 @@ internal interface IDistillationHooks
     /// <summary>Turns sources read through <see cref="WrapReader"/> into batches with the teacher's outputs as a second target.</summary>
     TrainingData WrapData(TrainingData data);
 
+    /// <summary>Initialises the freshly built student from the teacher, when the options ask for it.</summary>
+    void InitializeStudent(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> network, TorchSharp.torch.Generator generator, Microsoft.ML.Runtime.IChannel channel);
+
     /// <summary>Puts the distillation loss around a trainer's task.</summary>
     ITrainingTask WrapTask(ITrainingTask task, TrainingContext context);
 }

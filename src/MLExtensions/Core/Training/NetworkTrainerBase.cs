@@ -59,6 +59,7 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
         var network = CreateNetwork(input.Schema, data, generator);
         try
         {
+            Distillation?.InitializeStudent(network, generator, channel);
             network.to(device);
             var context = new TrainingContext(Host, channel, generator, device, seed);
             var state = TrainNetwork(network, input.Schema, data, context);

@@ -42,6 +42,15 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     /// <summary>The embedding layer (for freezing).</summary>
     public nn.Module Embeddings => embeddings;
 
+    /// <summary>
+    /// When set, <see cref="forward"/> keeps the embedding output and every layer's output in <see cref="LastHiddenStates"/>
+    /// (for intermediate-layer distillation). Off for scoring.
+    /// </summary>
+    internal bool RecordHiddenStates { get; set; }
+
+    /// <summary>Embedding output then each layer's output [N, L, H], from the last forward pass with <see cref="RecordHiddenStates"/>.</summary>
+    internal IReadOnlyList<Tensor> LastHiddenStates { get; private set; } = Array.Empty<Tensor>();
+
     /// <summary>Last hidden state [N, L, H].</summary>
     public override Tensor forward(EncoderInput input)
     {
@@ -49,7 +58,20 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         var hidden = embeddings.call(input.TokenIds, input.TokenTypeIds);
         // Additive mask: 0 where attending is allowed, a large negative number on padding keys.
         var mask = (1 - input.AttentionMask.to(hidden.dtype)).unsqueeze(1).unsqueeze(1) * -1e9f;
-        return encoder.call(hidden, mask).MoveToOuterDisposeScope();
+        if (!RecordHiddenStates)
+            return encoder.call(hidden, mask).MoveToOuterDisposeScope();
+        var states = new List<Tensor> { hidden };
+        foreach (var layer in encoder.Layers.Cast<nn.Module<Tensor, Tensor, Tensor>>())
+        {
+            hidden = layer.call(hidden, mask);
+            states.Add(hidden);
+        }
+        // The states outlive the callers' dispose scopes (the loss reads them after the forward pass), so they leave every
+        // scope and are freed here on the next recording pass; the returned tensor keeps the usual scope semantics.
+        foreach (var old in LastHiddenStates)
+            old.Dispose();
+        LastHiddenStates = states.Select(s => s.alias().DetachFromDisposeScope()).ToList();
+        return hidden.MoveToOuterDisposeScope();
     }
 
     /// <summary>Mean of the hidden states over real (unmasked) tokens: [N, L, H] → [N, H].</summary>

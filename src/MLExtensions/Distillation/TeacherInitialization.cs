@@ -1,0 +1,74 @@
+using Microsoft.ML.Runtime;
+using MLExtensions.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Distillation;
+
+/// <summary>
+/// Starts a transformer-encoder student from its teacher: every student tensor whose teacher counterpart (embeddings, and the
+/// mapped layer for each student layer) has the same shape is copied. A narrower student with the same vocabulary gets the
+/// teacher's word embeddings projected onto their top principal directions, which keeps the geometry of the vocabulary.
+/// </summary>
+internal static class TeacherInitialization
+{
+    public static void Apply(TextClassifierNetwork teacher, TextClassifierNetwork student, int[]? layerMapping, IChannel channel)
+    {
+        var map = TextEncoderTeacher.LayerMap(layerMapping, student.Encoder.Config.Layers, teacher.Encoder.Config.Layers);
+        var teacherState = teacher.state_dict();
+        int copied = 0, total = 0;
+        var skipped = new List<string>();
+        using var noGrad = torch.no_grad();
+        foreach (var (name, tensor) in student.state_dict())
+        {
+            if (name.StartsWith("classifier.", StringComparison.Ordinal))
+                continue;
+            total++;
+            string source = TeacherName(name, map);
+            if (teacherState.TryGetValue(source, out var t) && t.shape.SequenceEqual(tensor.shape))
+            {
+                tensor.copy_(t);
+                copied++;
+            }
+            else if (name.EndsWith("word_embeddings.weight", StringComparison.Ordinal) && t is not null && t.shape[0] == tensor.shape[0] && t.shape[1] > tensor.shape[1])
+            {
+                tensor.copy_(ProjectEmbeddings(t, (int)tensor.shape[1], tensor));
+                copied++;
+                channel.Info(MessageSensitivity.None, "Student word embeddings: the teacher's, projected from {0} to {1} dimensions (principal components).", t.shape[1], tensor.shape[1]);
+            }
+            else
+            {
+                skipped.Add(name);
+            }
+        }
+        channel.Info(MessageSensitivity.None, "Initialised {0} of {1} student encoder tensors from the teacher (student layer i ← teacher layer {2}); kept {3} at their random start.",
+            copied, total, string.Join(", ", map.Skip(1)), skipped.Count);
+    }
+
+    /// <summary>The teacher's key for a student key: layer numbers go through the layer map.</summary>
+    private static string TeacherName(string studentName, int[] map)
+    {
+        const string marker = ".layer.";
+        int at = studentName.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0)
+            return studentName;
+        int start = at + marker.Length, end = studentName.IndexOf('.', start);
+        if (end < 0 || !int.TryParse(studentName.AsSpan(start, end - start), out int layer) || layer + 1 >= map.Length)
+            return studentName;
+        return studentName[..start] + (map[layer + 1] - 1) + studentName[end..];
+    }
+
+    /// <summary>Centred embeddings times their top principal directions, rescaled to the student's initial spread.</summary>
+    private static Tensor ProjectEmbeddings(Tensor teacher, int width, Tensor studentInit)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = teacher.to(ScalarType.Float64);
+        var centred = x - x.mean(new long[] { 0 }, keepdim: true);
+        var covariance = centred.t().matmul(centred) / x.shape[0];
+        var (_, vectors) = torch.linalg.eigh(covariance); // ascending eigenvalues
+        var top = vectors.narrow(1, vectors.shape[1] - width, width).flip(1);
+        var projected = centred.matmul(top);
+        projected = projected * (studentInit.to(ScalarType.Float64).std() / projected.std());
+        return projected.to(studentInit.dtype).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,98 @@
+using Microsoft.ML;
+using MLExtensions.Distillation;
+using MLExtensions.Tests.Text;
+using MLExtensions.Text;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MLExtensions.Tests.Distillation;
+
+/// <summary>Intermediate-layer distillation, initialisation from the teacher and token augmentation, with tiny encoders.</summary>
+public class TextTransferTests
+{
+    private readonly ITestOutputHelper _output;
+
+    public TextTransferTests(ITestOutputHelper output) => _output = output;
+
+    private static TextClassifierOptions Tiny(int layers, int hidden, int epochs, double learningRate) => new()
+    {
+        Encoder = TextEncoderSource.Scratch,
+        ScratchVocabulary = TinyText.Vocabulary,
+        ScratchConfig = BertConfig.Small(TinyText.Vocabulary.Count, layers: layers, hidden: hidden, heads: 2, maxPositions: 64),
+        MaxLength = 32,
+        Epochs = epochs,
+        Seed = 1,
+        ValidationFraction = 0.2,
+        Optimizer = { LearningRate = learningRate },
+        LearningRateSchedule = { Kind = MLExtensions.Core.LearningRateScheduleKind.Constant },
+    };
+
+    private static (MLContext Ml, IDataView Train, IDataView Test, TextClassifierTransformer Teacher) Setup()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TinyText.Make(400, 1));
+        var test = ml.Data.LoadFromEnumerable(TinyText.Make(100, 2));
+        var teacher = ml.BinaryClassification.Trainers.TextClassifier(Tiny(layers: 2, hidden: 32, epochs: 10, learningRate: 3e-3)).Fit(train);
+        return (ml, train, test, teacher);
+    }
+
+    [Fact]
+    public void HiddenStatesAndTokenMaskingTeachANarrowerStudent()
+    {
+        var (ml, train, test, teacher) = Setup();
+        var options = new DistillationOptions
+        {
+            Student = Tiny(layers: 1, hidden: 16, epochs: 10, learningRate: 3e-3),
+            Text = { HiddenStateWeight = 1, TokenMaskingProbability = 0.1, TokenReplacementProbability = 0.05, InitializeFromTeacher = true },
+        };
+
+        var trainer = ml.BinaryClassification.Trainers.Distill(teacher, options);
+        var student = (TextClassifierTransformer)trainer.Fit(train);
+
+        var metrics = ml.BinaryClassification.Evaluate(student.Transform(test));
+        _output.WriteLine($"accuracy {metrics.Accuracy:P1}; {trainer.LastReport}");
+        Assert.True(metrics.Accuracy >= 0.95, $"accuracy {metrics.Accuracy}");
+        Assert.Equal(16, student.Classifier.Encoder.Config.HiddenSize);
+        // Recording hidden states was only for training: neither network keeps doing it.
+        Assert.False(teacher.Classifier.Encoder.RecordHiddenStates);
+        Assert.False(student.Classifier.Encoder.RecordHiddenStates);
+    }
+
+    [Fact]
+    public void InitialisationCopiesTheMappedTeacherLayerWhenShapesMatch()
+    {
+        var (ml, train, _, teacher) = Setup();
+        // A learning rate of ~0 leaves the student where initialisation put it.
+        var options = new DistillationOptions
+        {
+            Student = Tiny(layers: 1, hidden: 32, epochs: 1, learningRate: 1e-12),
+            Text = { InitializeFromTeacher = true, LayerMapping = new[] { 2 } },
+        };
+
+        var student = (TextClassifierTransformer)ml.BinaryClassification.Trainers.Distill(teacher, options).Fit(train);
+
+        var teacherState = teacher.Classifier.state_dict();
+        var studentState = student.Classifier.state_dict();
+        foreach (string suffix in new[] { "attention.self.query.weight", "intermediate.dense.weight", "output.LayerNorm.bias" })
+        {
+            var s = studentState[$"encoder.encoder.layer.0.{suffix}"];
+            var t = teacherState[$"encoder.encoder.layer.1.{suffix}"];
+            Assert.True(s.allclose(t, rtol: 0, atol: 1e-6), suffix);
+        }
+        Assert.True(studentState["encoder.embeddings.word_embeddings.weight"].allclose(teacherState["encoder.embeddings.word_embeddings.weight"], rtol: 0, atol: 1e-6));
+    }
+
+    [Fact]
+    public void TextOptionsNeedATextClassifierTeacher()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(StudentKindsTests_Rows());
+        var teacher = ml.Transforms.CustomMapping<StudentKindsTests.TextRow, StudentKindsTests.TextScore>((i, o) => o.Score = 1, contractName: null).Fit(data);
+        var options = new DistillationOptions { Student = Tiny(1, 16, 1, 1e-3), Text = { HiddenStateWeight = 1 } };
+        var e = Assert.Throws<ArgumentException>(() => ml.BinaryClassification.Trainers.Distill(teacher, options).Fit(data));
+        Assert.StartsWith("The Text distillation options (hidden states, initialisation, token augmentation) need a teacher that is a text classifier of this library.", e.Message);
+    }
+
+    private static IEnumerable<StudentKindsTests.TextRow> StudentKindsTests_Rows() =>
+        TinyText.Make(20, 1).Select(r => new StudentKindsTests.TextRow { Text = r.Text, Label = r.Label ? 1 : 0 });
+}
