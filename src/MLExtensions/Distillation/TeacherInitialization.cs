@@ -16,6 +16,8 @@ internal static class TeacherInitialization
     {
         var map = TextEncoderTeacher.LayerMap(layerMapping, student.Encoder.Config.Layers, teacher.Encoder.Config.Layers);
         var teacherState = teacher.state_dict();
+        // Fixed buffers (e.g. sinusoidal position tables) are copied only when identical in shape, never projected.
+        var trainable = new HashSet<string>(student.named_parameters().Select(p => p.name));
         int copied = 0, total = 0;
         var skipped = new List<string>();
         using var noGrad = torch.no_grad();
@@ -30,11 +32,11 @@ internal static class TeacherInitialization
                 tensor.copy_(t);
                 copied++;
             }
-            else if (name.EndsWith("word_embeddings.weight", StringComparison.Ordinal) && t is not null && t.shape[0] == tensor.shape[0] && t.shape[1] > tensor.shape[1])
+            else if (trainable.Contains(name) && IsProjectableEmbedding(name, t, tensor))
             {
-                tensor.copy_(ProjectEmbeddings(t, (int)tensor.shape[1], tensor));
+                tensor.copy_(ProjectEmbeddings(t!, (int)tensor.shape[1], tensor));
                 copied++;
-                channel.Info(MessageSensitivity.None, "Student word embeddings: the teacher's, projected from {0} to {1} dimensions (principal components).", t.shape[1], tensor.shape[1]);
+                channel.Info(MessageSensitivity.None, "Student {0}: the teacher's, projected from {1} to {2} dimensions (principal components).", name, t!.shape[1], tensor.shape[1]);
             }
             else
             {
@@ -44,6 +46,12 @@ internal static class TeacherInitialization
         channel.Info(MessageSensitivity.None, "Initialised {0} of {1} student encoder tensors from the teacher (student layer i ← teacher layer {2}); kept {3} at their random start.",
             copied, total, string.Join(", ", map.Skip(1)), skipped.Count);
     }
+
+    /// <summary>A word or position embedding table with the teacher's rows but fewer columns (enough rows for a projection).</summary>
+    private static bool IsProjectableEmbedding(string name, Tensor? teacher, Tensor student) =>
+        teacher is not null && name.Contains("embeddings.", StringComparison.Ordinal) && name.EndsWith("_embeddings.weight", StringComparison.Ordinal)
+        && teacher.dim() == 2 && student.dim() == 2 && teacher.shape[0] == student.shape[0] && teacher.shape[1] > student.shape[1]
+        && teacher.shape[0] > student.shape[1];
 
     /// <summary>The teacher's key for a student key: layer numbers go through the layer map.</summary>
     private static string TeacherName(string studentName, int[] map)

@@ -13,6 +13,9 @@ namespace MLExtensions.Distillation;
 /// </summary>
 internal sealed class TeacherOutputs
 {
+    /// <summary>Rows per teacher forward pass when the teacher is a network of this library.</summary>
+    private const int TeacherBatchSize = 64;
+
     private readonly float[] _values;
 
     private TeacherOutputs(float[] values, int count, string source)
@@ -57,11 +60,36 @@ internal sealed class TeacherOutputs
             var view = teacher.Upstream.Aggregate(data, (v, t) => t.Transform(v));
             using var cursor = view.GetRowCursor(network.NetworkInputColumns.Select(n => view.Schema[n]));
             var input = network.CreateNetworkInput(cursor);
+            // Rows whose inputs have the same shape (images, feature vectors) go through the network together: one forward
+            // pass per batch instead of per row. Text rows differ in length and mostly go one at a time.
+            var pending = new List<TorchSharp.torch.Tensor>();
+            void Flush()
+            {
+                if (pending.Count == 0)
+                    return;
+                using (TorchSharp.torch.no_grad())
+                using (var scope = TorchSharp.torch.NewDisposeScope())
+                {
+                    var logits = network.Network.call(TorchSharp.torch.cat(pending, 0)).contiguous();
+                    var all = logits.data<float>().ToArray();
+                    for (int row = 0; row < pending.Count; row++)
+                    {
+                        Array.Copy(all, row * buffer.Length, buffer, 0, buffer.Length);
+                        Add();
+                    }
+                }
+                foreach (var t in pending)
+                    t.Dispose();
+                pending.Clear();
+            }
             while (cursor.MoveNext())
             {
-                network.Forward(input, buffer);
-                Add();
+                var x = input().DetachFromDisposeScope();
+                if (pending.Count > 0 && (pending.Count == TeacherBatchSize || !pending[0].shape.SequenceEqual(x.shape)))
+                    Flush();
+                pending.Add(x);
             }
+            Flush();
             return new TeacherOutputs(values.ToArray(), teacher.OutputCount, $"logits of the teacher's {network.GetType().Name}");
         }
 

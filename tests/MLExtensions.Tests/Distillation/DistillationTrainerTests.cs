@@ -133,4 +133,29 @@ public class DistillationTrainerTests
         Assert.True(metrics.Accuracy >= 0.93, $"accuracy {metrics.Accuracy}");
         Assert.Contains("log-odds of the teacher's 'Probability'", trainer.LastReport!.TeacherOutputs);
     }
+
+    [Fact]
+    public void CachedTeacherLogitsReproduceTheTeachersScores()
+    {
+        var ml = new MLContext(seed: 6);
+        var wine = TabularData.LoadWine(ml);
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(wine).Transform(wine);
+        var teacher = ml.MulticlassClassification.Trainers.NeuralNetwork(Mlp(20, new[] { 16 })).Fit(data);
+        var label = MLExtensions.Core.LabelBinding.Bind(data.Schema, "Label", MLExtensions.Core.PredictionTask.MulticlassClassification);
+        var binding = TeacherBinding.Bind(teacher, data.Schema, label, new DistillationOptions());
+        using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Start("test");
+
+        // Batched forward passes (64 rows) in the cache against the transformer's own row-by-row scores.
+        var outputs = TeacherOutputs.Compute(binding, data, channel, default);
+
+        var scores = ml.Data.CreateEnumerable<MulticlassPrediction>(teacher.Transform(data), false).ToList();
+        Assert.Equal(scores.Count, outputs.Rows);
+        for (int row = 0; row < scores.Count; row++)
+        {
+            var logits = outputs.Row(row).ToArray();
+            double max = logits.Max(), sum = logits.Sum(v => Math.Exp(v - max));
+            for (int k = 0; k < 3; k++)
+                Assert.Equal(scores[row].Score[k], Math.Exp(logits[k] - max) / sum, 5);
+        }
+    }
 }
