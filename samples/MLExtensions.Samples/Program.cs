@@ -6,6 +6,7 @@ var samples = new Dictionary<string, Func<string[], int>>(StringComparer.Ordinal
     ["tabular"] = TabularSample.Run,
     ["vision"] = VisionSample.Run,
     ["text"] = TextSample.Run,
+    ["distillation"] = DistillationSample.Run,
 };
 
 string name = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "tabular";

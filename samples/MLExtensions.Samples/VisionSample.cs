@@ -14,7 +14,7 @@ internal static class VisionSample
 {
     internal static readonly string[] ClassNames = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
 
-    private sealed class Item
+    internal sealed class Item
     {
         [VectorType(28 * 28)]
         public byte[] Pixels { get; set; } = Array.Empty<byte>();
@@ -87,7 +87,7 @@ internal static class VisionSample
         return 0;
     }
 
-    private static IEnumerable<Item> Load(string folder, string prefix)
+    internal static IEnumerable<Item> Load(string folder, string prefix)
     {
         var images = IdxFile.ReadImages(Path.Combine(folder, $"{prefix}-images-idx3-ubyte.gz"));
         var labels = IdxFile.ReadLabels(Path.Combine(folder, $"{prefix}-labels-idx1-ubyte.gz"));
@@ -95,7 +95,7 @@ internal static class VisionSample
             yield return new Item { Pixels = images.Image(i).ToArray(), Label = ClassNames[labels[i]] };
     }
 
-    private static string? Option(string[] args, string name)
+    internal static string? Option(string[] args, string name)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
