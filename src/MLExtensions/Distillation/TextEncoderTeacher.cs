@@ -45,6 +45,11 @@ internal sealed class TextEncoderTeacher : IOnlineTeacher
             _teacher.Encoder.RecordHiddenStates = true;
             _student.Encoder.RecordHiddenStates = true;
         }
+        if (options.AttentionWeight > 0)
+        {
+            _teacher.Encoder.RecordAttentions = true;
+            _student.Encoder.RecordAttentions = true;
+        }
     }
 
     /// <summary>Teacher hidden-state index (0 = embeddings) for the embeddings and each student layer.</summary>
@@ -58,7 +63,8 @@ internal sealed class TextEncoderTeacher : IOnlineTeacher
                 throw new ArgumentException($"LayerMapping names teacher layer {mapping.Max()} but the teacher has {teacherLayers} layers.", "LayerMapping");
             return new[] { 0 }.Concat(mapping).ToArray();
         }
-        return Enumerable.Range(0, studentLayers + 1).Select(i => i * teacherLayers / studentLayers).ToArray();
+        // Embeddings to embeddings; student layer i to teacher layer ⌊i·T/S⌋, at least layer 1 when the student is the deeper one.
+        return Enumerable.Range(0, studentLayers + 1).Select(i => i == 0 ? 0 : Math.Max(1, i * teacherLayers / studentLayers)).ToArray();
     }
 
     public Batch BeforeStudent(Batch batch)
@@ -74,9 +80,31 @@ internal sealed class TextEncoderTeacher : IOnlineTeacher
         using (torch.no_grad())
             logits = _binding.ToStudentOrder(_teacher.call(input));
         var extra = torch.zeros(1, device: logits.device).squeeze();
+        var attentionMask = TextClassifierNetwork.Unpack(input).AttentionMask;
         if (_options.HiddenStateWeight > 0)
-            extra = extra + _options.HiddenStateWeight * HiddenStateLoss(TextClassifierNetwork.Unpack(input).AttentionMask);
+            extra = extra + _options.HiddenStateWeight * HiddenStateLoss(attentionMask);
+        if (_options.AttentionWeight > 0)
+            extra = extra + _options.AttentionWeight * AttentionLoss(attentionMask);
         return new TeacherGuidance(logits, extra);
+    }
+
+    /// <summary>
+    /// Mean over student layers of the squared difference between head-averaged attention maps (student layer i against its mapped
+    /// teacher layer), summed over keys and averaged over real query tokens. Averaging over heads lets head counts differ.
+    /// </summary>
+    private Tensor AttentionLoss(Tensor attentionMask)
+    {
+        var studentMaps = _student.Encoder.LastAttentions;
+        var teacherMaps = _teacher.Encoder.LastAttentions;
+        var queries = attentionMask.to(ScalarType.Float32).unsqueeze(-1); // [N, L, 1]
+        var count = queries.sum().clamp_min(1);
+        var total = torch.zeros(1, device: queries.device).squeeze();
+        for (int i = 0; i < studentMaps.Count; i++)
+        {
+            var t = teacherMaps[_teacherLayerOf[i + 1] - 1].detach();
+            total = total + ((studentMaps[i] - t).square() * queries).sum() / count;
+        }
+        return total / studentMaps.Count;
     }
 
     /// <summary>Mean over the mapped layer pairs of the mean squared error over real tokens.</summary>
@@ -102,6 +130,8 @@ internal sealed class TextEncoderTeacher : IOnlineTeacher
     {
         _teacher.Encoder.RecordHiddenStates = false;
         _student.Encoder.RecordHiddenStates = false;
+        _teacher.Encoder.RecordAttentions = false;
+        _student.Encoder.RecordAttentions = false;
         _teacher.to(CPU);
         _projection?.Dispose();
     }

@@ -38,13 +38,13 @@ public class TextTransferTests
     }
 
     [Fact]
-    public void HiddenStatesAndTokenMaskingTeachANarrowerStudent()
+    public void HiddenStatesAttentionAndTokenMaskingTeachANarrowerStudent()
     {
         var (ml, train, test, teacher) = Setup();
         var options = new DistillationOptions
         {
             Student = Tiny(layers: 1, hidden: 16, epochs: 10, learningRate: 3e-3),
-            Text = { HiddenStateWeight = 1, TokenMaskingProbability = 0.1, TokenReplacementProbability = 0.05, InitializeFromTeacher = true },
+            Text = { HiddenStateWeight = 1, AttentionWeight = 1, TokenMaskingProbability = 0.1, TokenReplacementProbability = 0.05, InitializeFromTeacher = true },
         };
 
         double teacherAccuracy = ml.BinaryClassification.Evaluate(teacher.Transform(test)).Accuracy;
@@ -59,6 +59,8 @@ public class TextTransferTests
         // Recording hidden states was only for training: neither network keeps doing it.
         Assert.False(teacher.Classifier.Encoder.RecordHiddenStates);
         Assert.False(student.Classifier.Encoder.RecordHiddenStates);
+        Assert.False(teacher.Classifier.Encoder.RecordAttentions);
+        Assert.False(student.Classifier.Encoder.RecordAttentions);
     }
 
     [Fact]
@@ -84,6 +86,13 @@ public class TextTransferTests
         }
         Assert.True(studentState["encoder.embeddings.word_embeddings.weight"].allclose(teacherState["encoder.embeddings.word_embeddings.weight"], rtol: 0, atol: 1e-6));
     }
+
+    [Theory]
+    [InlineData(2, 6, new[] { 0, 3, 6 })]
+    [InlineData(3, 6, new[] { 0, 2, 4, 6 })]
+    [InlineData(4, 2, new[] { 0, 1, 1, 1, 2 })]
+    public void UniformLayerMapping(int studentLayers, int teacherLayers, int[] expected) =>
+        Assert.Equal(expected, TextEncoderTeacher.LayerMap(null, studentLayers, teacherLayers));
 
     [Fact]
     public void TextOptionsNeedATextClassifierTeacher()

@@ -48,6 +48,21 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     /// </summary>
     internal bool RecordHiddenStates { get; set; }
 
+    /// <summary>When set, every layer keeps its head-averaged attention probabilities (see <see cref="LastAttentions"/>). Off for scoring.</summary>
+    internal bool RecordAttentions
+    {
+        get => encoder.Layers.Cast<BertLayer>().Any(l => l.Attention.RecordProbabilities);
+        set
+        {
+            foreach (var layer in encoder.Layers.Cast<BertLayer>())
+                layer.Attention.RecordProbabilities = value;
+        }
+    }
+
+    /// <summary>Each layer's head-averaged attention probabilities [N, L, L] from the last pass with <see cref="RecordAttentions"/>.</summary>
+    internal IReadOnlyList<Tensor> LastAttentions =>
+        encoder.Layers.Cast<BertLayer>().Select(l => l.Attention.LastProbabilities ?? throw new InvalidOperationException("No attention was recorded.")).ToList();
+
     /// <summary>Embedding output then each layer's output [N, L, H], from the last forward pass with <see cref="RecordHiddenStates"/>.</summary>
     internal IReadOnlyList<Tensor> LastHiddenStates { get; private set; } = Array.Empty<Tensor>();
 
@@ -174,6 +189,9 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
 #pragma warning restore IDE1006
         private readonly string _activation;
 
+        /// <summary>The layer's self-attention (for recording its attention probabilities).</summary>
+        public SelfAttention Attention => attention.Self;
+
         public BertLayer(BertConfig c, Generator g) : base(nameof(BertLayer))
         {
             attention = new BertAttention(c, g);
@@ -206,6 +224,8 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         private readonly ResidualOutput output;
 #pragma warning restore IDE1006
 
+        public SelfAttention Self => self;
+
         public BertAttention(BertConfig c, Generator g) : base(nameof(BertAttention))
         {
             self = new SelfAttention(c, g);
@@ -219,6 +239,12 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     /// <summary>Multi-head scaled dot-product self-attention: softmax(Q Kᵀ / √d + mask) V, heads concatenated.</summary>
     private sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
+        /// <summary>When set, the head-averaged attention probabilities [N, L, L] of each pass are kept in <see cref="LastProbabilities"/>.</summary>
+        public bool RecordProbabilities { get; set; }
+
+        /// <summary>Head-averaged attention probabilities of the last recording pass (outside every dispose scope; replaced by the next).</summary>
+        public Tensor? LastProbabilities { get; private set; }
+
 #pragma warning disable IDE1006
         private readonly Linear query;
         private readonly Linear key;
@@ -248,7 +274,13 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var k = Split(key.call(hidden));
             var v = Split(value.call(hidden));
             var scores = torch.matmul(q, k.transpose(-1, -2)) / Math.Sqrt(_headSize) + mask;
-            var probabilities = dropout.call(nn.functional.softmax(scores, -1));
+            var attention = nn.functional.softmax(scores, -1);
+            if (RecordProbabilities)
+            {
+                LastProbabilities?.Dispose();
+                LastProbabilities = attention.mean(new long[] { 1 }).DetachFromDisposeScope();
+            }
+            var probabilities = dropout.call(attention);
             var context = torch.matmul(probabilities, v).transpose(1, 2).contiguous().view(n, l, _heads * _headSize);
             return context.MoveToOuterDisposeScope();
         }
