@@ -35,6 +35,8 @@ public static class OnnxQuantizer
                 throw new ArgumentException("Static int8 quantization needs calibration samples (representative inputs); none were given. Pass at least one CalibrationSample, or use QuantizationMode.DynamicInt8, which needs none.", nameof(calibration));
         }
 
+        // Parsed first so that bytes of another format fail with our message rather than ONNX Runtime's.
+        ModelPreparation.Parse(model);
         byte[] prepared = options.OptimizeBeforeQuantizing ? ModelPreparation.OptimizeBasic(model) : model;
         var proto = ModelPreparation.Parse(prepared);
         ModelPreparation.DropInitializerInputs(proto);
