@@ -10,6 +10,7 @@ IBenchmark[] benchmarks =
     new MlpPartsBenchmark(),
     new VisionBenchmark(),
     new TextBenchmark(),
+    new QuantizeBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

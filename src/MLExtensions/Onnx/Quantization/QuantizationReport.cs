@@ -48,8 +48,9 @@ public sealed class QuantizationReport
     {
         var text = new StringBuilder();
         text.AppendLine($"{Mode}: {FloatModelBytes / 1048576.0:F1} MiB -> {QuantizedModelBytes / 1048576.0:F1} MiB ({SizeRatio:P1})");
+        string verb = Mode == QuantizationMode.Float16 ? "converted to float16" : "quantized";
         foreach (var (op, count) in QuantizedNodes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            text.AppendLine($"  quantized {op}: {count}");
+            text.AppendLine($"  {verb} {op}: {count}");
         foreach (var group in SkippedNodes.GroupBy(s => (s.OperatorType, s.Reason)))
             text.AppendLine($"  left in float {group.Key.OperatorType} x{group.Count()}: {group.Key.Reason} (e.g. '{group.First().NodeName}')");
         return text.ToString();

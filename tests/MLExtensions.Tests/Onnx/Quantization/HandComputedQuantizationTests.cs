@@ -70,4 +70,42 @@ public class HandComputedQuantizationTests
         Assert.Equal(Expected[1] + bias1, y[1], 5);
         Assert.Equal(1, result.Report.QuantizedNodes["Conv"]);
     }
+
+    [Fact]
+    public void AsymmetricWeightsUsePerColumnZeroPoints()
+    {
+        // Asymmetric int8 per column over [min(0, w), max(0, w)]:
+        //   column 0 over [0, 0.5]:    s0 = 0.5/255, zp = −128; codes 0.5 → 255 − 128 = 127, 0.2 → 102 − 128 = −26
+        //   column 1 over [−1.2, 2.0]: s1 = 3.2/255, zp = round(−128 + 95.625) = −32; codes −1.2 → −96 − 32 = −128, 2.0 → 159 − 32 = 127
+        // Σ (xq − 55)(wq − zp): column 0: 200·255 + (−55)·102 = 45390; column 1: 200·(−96) + (−55)·159 = −27945.
+        var options = new QuantizationOptions { Mode = QuantizationMode.DynamicInt8, SymmetricWeights = false };
+        var result = OnnxQuantizer.Quantize(TinyOnnxModels.MatMul(W), options);
+        var y = TinyOnnxModels.Run(result.Model, ("X", X, new long[] { 1, 2 }));
+        Assert.Equal(45390 * 0.01f * (0.5f / 255), y[0], 5);
+        Assert.Equal(-27945 * 0.01f * (3.2f / 255), y[1], 5);
+    }
+
+    [Fact]
+    public void SymmetricActivationsUseInt8WithZeroPointZero()
+    {
+        // Calibrated X range [−0.55, 2.0] → symmetric int8: s = 2/127, zp = 0; codes 2.0 → 127, −0.55 → round(−34.925) = −35.
+        // Σ xq·wq: column 0: 127·127 + (−35)·51 = 14344; column 1: 127·(−76) + (−35)·127 = −14097.
+        var options = new QuantizationOptions { Mode = QuantizationMode.StaticInt8, SymmetricActivations = true };
+        var result = OnnxQuantizer.Quantize(TinyOnnxModels.MatMul(W), options, new[] { new CalibrationSample().Add("X", X, 1, 2) });
+        var y = TinyOnnxModels.Run(result.Model, ("X", X, new long[] { 1, 2 }));
+        Assert.Equal(14344 * (2f / 127) * (0.5f / 127), y[0], 5);
+        Assert.Equal(-14097 * (2f / 127) * (2f / 127), y[1], 5);
+    }
+
+    [Fact]
+    public void OnlyTheFirstMaxCalibrationRowsSamplesAreUsed()
+    {
+        // The second sample would widen the range to 10 (and has the wrong shape); with MaxCalibrationRows = 1 it is never read.
+        var samples = new[] { new CalibrationSample().Add("X", X, 1, 2), new CalibrationSample().Add("X", new[] { 10f, 10f, 10f }, 1, 3) };
+        var options = new QuantizationOptions { Mode = QuantizationMode.StaticInt8, MaxCalibrationRows = 1 };
+        var result = OnnxQuantizer.Quantize(TinyOnnxModels.MatMul(W), options, samples);
+        Assert.Equal((-0.55f, 2.0f), result.Report.ActivationRanges["X"]);
+        options.MaxCalibrationRows = 2;
+        Assert.Throws<ArgumentException>(() => OnnxQuantizer.Quantize(TinyOnnxModels.MatMul(W), options, samples));
+    }
 }
