@@ -90,12 +90,15 @@ internal sealed class QuantizationGraph
     {
         var used = new HashSet<string>(Graph.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
         used.UnionWith(Graph.Output.Select(o => o.Name));
+        var removed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var t in Graph.Initializer.Where(t => !used.Contains(t.Name)).ToList())
         {
             Graph.Initializer.Remove(t);
             _initializers.Remove(t.Name);
+            removed.Add(t.Name);
         }
-        foreach (var input in Graph.Input.Where(i => !used.Contains(i.Name)).ToList())
+        // Only inputs that stood for a removed weight go; a real input the graph ignores is still part of its interface.
+        foreach (var input in Graph.Input.Where(i => removed.Contains(i.Name)).ToList())
             Graph.Input.Remove(input);
     }
 
