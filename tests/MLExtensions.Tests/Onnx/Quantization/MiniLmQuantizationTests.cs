@@ -159,6 +159,20 @@ public class MiniLmQuantizationTests : IClassFixture<MiniLmQuantizationFixture>
         Assert.Equal(37, checkedWeights);
     }
 
+    [Fact]
+    public void QuantizedModelsKeepTheFloatModelsInputsAndOutputs()
+    {
+        static string Describe(IReadOnlyDictionary<string, NodeMetadata> values) =>
+            string.Join("; ", values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value.ElementDataType} [{string.Join(",", kv.Value.Dimensions)}]"));
+        using var reference = new InferenceSession(_model.FloatModel);
+        foreach (var result in new[] { _model.Dynamic, _model.Static, _model.Float16 })
+        {
+            using var session = new InferenceSession(result.Model);
+            Assert.Equal(Describe(reference.InputMetadata), Describe(session.InputMetadata));
+            Assert.Equal(Describe(reference.OutputMetadata), Describe(session.OutputMetadata));
+        }
+    }
+
     private QuantizationResult Result(QuantizationMode mode) => mode switch
     {
         QuantizationMode.DynamicInt8 => _model.Dynamic,
