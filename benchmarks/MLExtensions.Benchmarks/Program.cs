@@ -11,6 +11,7 @@ IBenchmark[] benchmarks =
     new VisionBenchmark(),
     new TextBenchmark(),
     new DistillationBenchmark(),
+    new QuantizeBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).
