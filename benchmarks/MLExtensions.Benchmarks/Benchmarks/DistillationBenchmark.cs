@@ -105,6 +105,7 @@ internal sealed class DistillationBenchmark : IBenchmark
             Optimizer = { LearningRate = arguments.OptionalPositiveDouble("student-lr") ?? 1e-3 },
             EarlyStopping = { Patience = 100 }, // keep the best epoch, never stop early: every variant gets the same epochs
             Progress = EpochPrinter(output, "student"),
+            ProgressInterval = 20,
         };
 
         var table = new TextTable("Model", "Parameters", "Test accuracy", "% of teacher", "Latency ms", "Speed-up", "Training min");
@@ -233,6 +234,8 @@ internal sealed class DistillationBenchmark : IBenchmark
     {
         if (p.Phase == TrainingPhase.EpochEnd)
             output.WriteLine($"    {who} epoch {p.Epoch}: loss {p.TrainingLoss:F4}, validation {p.ValidationMetric:P2}, {p.SamplesPerSecond:F0} rows/s");
+        else if (p.Phase == TrainingPhase.Batch)
+            output.WriteLine($"      {who} epoch {p.Epoch} batch {p.BatchInEpoch}/{p.BatchesPerEpoch}: loss {p.TrainingLoss:F4}, {p.SamplesPerSecond:F1} rows/s");
     });
 
     private static double Latency(MLContext ml, ITransformer model, List<FineFoodReviews.Row> rows)

@@ -50,6 +50,7 @@ public class StudentKindsTests
             ValidationFraction = 0.2,
             Optimizer = { LearningRate = 3e-3 },
             LearningRateSchedule = { Kind = MLExtensions.Core.LearningRateScheduleKind.Constant },
+            EarlyStopping = { Patience = 20 }, // ~20 labeled validation rows: accuracy can sit still for epochs before the student takes off
         };
 
         var trainer = ml.BinaryClassification.Trainers.Distill(teacher, new DistillationOptions { Student = student, Alpha = 0.8 });
