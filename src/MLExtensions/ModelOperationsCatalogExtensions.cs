@@ -1,5 +1,9 @@
 using Google.Protobuf;
 using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLExtensions.Core;
+using MLExtensions.Onnx;
 using MLExtensions.Onnx.Export;
 
 namespace MLExtensions;
@@ -37,5 +41,33 @@ public static class ModelOperationsCatalogExtensions
         // Build the whole model before touching the file system, so an unsupported network writes nothing.
         var onnx = ExportedNetwork.Build(network);
         AtomicFile.Write(path, stream => onnx.WriteTo(stream));
+    }
+
+    /// <summary>
+    /// Exports the trained network of <paramref name="model"/> to ONNX (as <see cref="ExportToOnnx"/> does, float) and
+    /// returns a model that scores it with ONNX Runtime instead of TorchSharp, with the same input and output columns.
+    /// </summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="model">
+    /// One of the library's fitted networks — then an <see cref="OnnxNetworkTransformer"/> is returned — or a
+    /// <c>TransformerChain</c> containing one: then a chain with the same steps is returned, the last network replaced
+    /// by its ONNX Runtime form (nested chains are flattened).
+    /// </param>
+    /// <param name="intraOpNumThreads">Threads ONNX Runtime uses within one row (0, the default, lets ONNX Runtime decide).</param>
+    /// <returns>A savable transformer (<c>mlContext.Model.Save</c>); the ONNX model is stored inside the zip.</returns>
+    /// <exception cref="ArgumentException"><paramref name="model"/> contains no network of this library.</exception>
+    /// <exception cref="NotSupportedException">The network cannot be exported (text classifiers are not supported yet).</exception>
+    public static ITransformer ToOnnxRuntime(this ModelOperationsCatalog catalog, ITransformer model, int intraOpNumThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(model);
+        var steps = ExportTarget.Steps(model).ToList();
+        int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
+        if (index < 0)
+            throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks, or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
+        var network = (NetworkTransformerBase)steps[index];
+        var onnx = ExportedNetwork.Build(network).ToByteArray();
+        steps[index] = OnnxNetworkTransformer.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
+        return model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
     }
 }

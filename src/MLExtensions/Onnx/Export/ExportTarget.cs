@@ -15,7 +15,7 @@ internal static class ExportTarget
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var steps = Flatten(model).ToList();
+        var steps = Steps(model).ToList();
         int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
         if (index < 0)
             throw new ArgumentException(
@@ -36,13 +36,14 @@ internal static class ExportTarget
         return network;
     }
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer model)
+    /// <summary>The transformers of <paramref name="model"/> in order, nested chains flattened.</summary>
+    public static IEnumerable<ITransformer> Steps(ITransformer model)
     {
         if (model is IEnumerable<ITransformer> chain)
         {
             foreach (var step in chain)
             {
-                foreach (var inner in Flatten(step))
+                foreach (var inner in Steps(step))
                     yield return inner;
             }
         }
@@ -52,6 +53,6 @@ internal static class ExportTarget
         }
     }
 
-    private static string Describe(ITransformer model) =>
+    public static string Describe(ITransformer model) =>
         model is IEnumerable<ITransformer> chain ? $"a chain of [{string.Join(", ", chain.Select(t => t.GetType().Name))}]" : model.GetType().Name;
 }
