@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MLExtensions.Core;
 using MLExtensions.Tabular;
+using MLExtensions.Text;
 using MLExtensions.Vision;
 using Onnx;
 
@@ -16,6 +17,15 @@ internal static class ExportedNetwork
     /// <summary>ai.onnx opset of exported models: 17 is the first with LayerNormalization and is run by every current ONNX Runtime.</summary>
     public const int OpsetVersion = 17;
 
+    /// <summary>Text models' token id input, [batch, sequence] int64.</summary>
+    public const string TokenIdsName = "input_ids";
+
+    /// <summary>Text models' attention mask input (1 = token, 0 = padding), [batch, sequence] int64.</summary>
+    public const string AttentionMaskName = "attention_mask";
+
+    /// <summary>Text models' segment input (0 = first text, 1 = second), [batch, sequence] int64.</summary>
+    public const string TokenTypeIdsName = "token_type_ids";
+
     /// <summary>Name of the output holding the raw network outputs.</summary>
     public const string LogitsName = "logits";
 
@@ -28,9 +38,13 @@ internal static class ExportedNetwork
     {
         var input = NetworkInput.Of(transformer);
         var writer = new ProtoGraphWriter(OpsetVersion, transformer.GetType().Name);
-        writer.Graph.Input.Add(ValueInfo(writer.Reserve(input.Name), input.ElementType, input.Dims));
+        foreach (var graphInput in input.Inputs)
+            writer.Graph.Input.Add(ValueInfo(writer.Reserve(graphInput.Name), graphInput.ElementType, graphInput.Dims));
 
-        string raw = new ModuleExporter(writer).Export(transformer.Network, input.Name, "network");
+        var exporter = new ModuleExporter(writer);
+        string raw = transformer is TextClassifierTransformer text
+            ? BertEncoderExporter.ExportClassifier(exporter, text.Classifier, new BertEncoderExporter.TokenInputs(TokenIdsName, AttentionMaskName, TokenTypeIdsName), "network")
+            : exporter.Export(transformer.Network, input.Inputs[0].Name, "network");
         var outputs = transformer.Outputs;
         writer.AddNodeWithOutput("Identity", new[] { raw }, writer.Reserve(LogitsName));
         var outputDims = new object[] { "batch", (long)outputs.ClassCount };
@@ -68,6 +82,8 @@ internal static class ExportedNetwork
             yield return ("class_names", JsonSerializer.Serialize(names));
         yield return ("source_columns", JsonSerializer.Serialize(input.SourceColumns));
         yield return ("preprocessing", input.Preprocessing);
+        foreach (var entry in input.Extra)
+            yield return entry;
         yield return ("outputs", outputs.Kind switch
         {
             PredictionTask.MulticlassClassification => "logits: raw class scores; probabilities: softmax(logits). ML.NET's Score column is the probabilities, PredictedLabel = arg-max + 1 as a key.",
@@ -92,24 +108,61 @@ internal static class ExportedNetwork
         };
     }
 
-    /// <summary>The graph input of a network: name, element type, dimensions (strings are symbolic), and what feeds it.</summary>
-    private sealed record NetworkInput(string Name, TensorProto.Types.DataType ElementType, object[] Dims, string[] SourceColumns, string Preprocessing)
+    /// <summary>One graph input: name, element type, dimensions (strings are symbolic).</summary>
+    private sealed record GraphInput(string Name, TensorProto.Types.DataType ElementType, object[] Dims);
+
+    /// <summary>The graph inputs of a network, the columns that feed them, and how (plus any extra metadata).</summary>
+    private sealed record NetworkInput(GraphInput[] Inputs, string[] SourceColumns, string Preprocessing, (string Key, string Value)[] Extra)
     {
         public static NetworkInput Of(NetworkTransformerBase transformer) => transformer switch
         {
-            NeuralNetworkTransformer mlp => new NetworkInput("features", TensorProto.Types.DataType.Float, new object[] { "batch", (long)mlp.FeatureSize },
+            NeuralNetworkTransformer mlp => new NetworkInput(
+                new[] { new GraphInput("features", TensorProto.Types.DataType.Float, new object[] { "batch", (long)mlp.FeatureSize }) },
                 new[] { mlp.FeatureColumnName },
                 mlp.Model.Standardizes
                     ? "features: the float feature vector of the ML.NET column, unscaled; standardization (stored mean and 1/std) is inside the graph."
-                    : "features: the float feature vector of the ML.NET column, used as is."),
-            ImageClassifierTransformer image => new NetworkInput("pixels", TensorProto.Types.DataType.Float, new object[] { "batch", (long)image.Image.Size },
+                    : "features: the float feature vector of the ML.NET column, used as is.",
+                Array.Empty<(string, string)>()),
+            ImageClassifierTransformer image => new NetworkInput(
+                new[] { new GraphInput("pixels", TensorProto.Types.DataType.Float, new object[] { "batch", (long)image.Image.Size }) },
                 new[] { image.Image.ColumnName },
                 $"pixels: {image.Image.Channels}×{image.Image.Height}×{image.Image.Width} raw pixel values (0–255 for byte and MLImage input) as float, " +
                 "channel-major (all of channel 0, then channel 1…), rows top to bottom. Inside the graph: scale, " +
                 (image.Classifier.Preprocess.OutputChannels != image.Image.Channels ? "grey → RGB, " : "") +
                 (image.Classifier.Preprocess.Resizes ? $"bilinear resize to {image.Classifier.Preprocess.OutputSize}×{image.Classifier.Preprocess.OutputSize}, " : "") +
-                "per-channel mean/std normalization."),
-            _ => throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name} yet."),
+                "per-channel mean/std normalization.",
+                Array.Empty<(string, string)>()),
+            TextClassifierTransformer text => Text(text),
+            _ => throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name}."),
         };
+
+        private static NetworkInput Text(TextClassifierTransformer text)
+        {
+            var dims = new object[] { "batch", "sequence" };
+            var tokenizer = text.Tokenizer;
+            var columns = text.Columns.SecondTextColumnName is null
+                ? new[] { text.Columns.TextColumnName }
+                : new[] { text.Columns.TextColumnName, text.Columns.SecondTextColumnName };
+            return new NetworkInput(
+                new[]
+                {
+                    new GraphInput(TokenIdsName, TensorProto.Types.DataType.Int64, dims),
+                    new GraphInput(AttentionMaskName, TensorProto.Types.DataType.Int64, dims),
+                    new GraphInput(TokenTypeIdsName, TensorProto.Types.DataType.Int64, dims),
+                },
+                columns,
+                "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
+                $"{(tokenizer.LowerCase ? "lower-cased and accents stripped" : "case kept")}): [CLS] text [SEP] (second text [SEP]), truncated to " +
+                $"'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id {tokenizer.PadId}); token_type_ids is 0 for the first text and 1 for the second.",
+                new[]
+                {
+                    ("tokenizer.kind", "WordPiece"),
+                    ("tokenizer.lower_case", tokenizer.LowerCase ? "true" : "false"),
+                    ("tokenizer.max_length", text.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                    ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId })),
+                    ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary)),
+                    ("pooling", text.Classifier.Pooling.ToString()),
+                });
+        }
     }
 }
