@@ -17,7 +17,7 @@ public static class ModelOperationsCatalogExtensions
     /// </summary>
     /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
     /// <param name="model">
-    /// One of the library's fitted networks (from <c>NeuralNetwork</c> or <c>ImageClassifier</c>), or a
+    /// One of the library's fitted networks (from <c>NeuralNetwork</c>, <c>ImageClassifier</c> or <c>TextClassifier</c>), or a
     /// <c>TransformerChain</c> that contains one: the last such network in the chain is exported, alone — the
     /// chain's other steps (e.g. <c>MapValueToKey</c>, <c>MapKeyToValue</c>, featurizers) are not part of the ONNX
     /// model. Use ML.NET's <c>ConvertToOnnx</c> to export a whole pipeline.
@@ -25,9 +25,10 @@ public static class ModelOperationsCatalogExtensions
     /// <param name="inputSchema">The schema of the data <paramref name="model"/> is applied to; checked against what the network reads.</param>
     /// <param name="path">The file to write. It is written atomically: on failure no file (or the previous one) is left.</param>
     /// <remarks>
-    /// Inputs: <c>features</c> [batch, n] (MLP) or <c>pixels</c> [batch, C·H·W] (image classifier; raw pixel values,
-    /// channel-major, preprocessing is inside the graph). Outputs: <c>logits</c> [batch, k] and, for classifiers,
-    /// <c>probabilities</c> (softmax or sigmoid). The batch dimension is dynamic. The model's metadata properties hold
+    /// Inputs: <c>features</c> [batch, n] (MLP); <c>pixels</c> [batch, C·H·W] (image classifier; raw pixel values,
+    /// channel-major, preprocessing is inside the graph); <c>input_ids</c>, <c>attention_mask</c>, <c>token_type_ids</c>
+    /// [batch, sequence] int64 (text classifier; tokenize outside the graph with the vocabulary stored in the metadata). Outputs: <c>logits</c> [batch, k] and, for classifiers,
+    /// <c>probabilities</c> (softmax or sigmoid). The batch (and sequence) dimensions are dynamic. The model's metadata properties hold
     /// the task, class names and a description of the preprocessing. See docs/onnx.md.
     /// </remarks>
     /// <exception cref="ArgumentException"><paramref name="model"/> contains no network of this library, or the schema does not fit it.</exception>
@@ -56,7 +57,7 @@ public static class ModelOperationsCatalogExtensions
     /// <param name="intraOpNumThreads">Threads ONNX Runtime uses within one row (0, the default, lets ONNX Runtime decide).</param>
     /// <returns>A savable transformer (<c>mlContext.Model.Save</c>); the ONNX model is stored inside the zip.</returns>
     /// <exception cref="ArgumentException"><paramref name="model"/> contains no network of this library.</exception>
-    /// <exception cref="NotSupportedException">The network cannot be exported (text classifiers are not supported yet).</exception>
+    /// <exception cref="NotSupportedException">The network contains a layer the exporter does not know.</exception>
     public static ITransformer ToOnnxRuntime(this ModelOperationsCatalog catalog, ITransformer model, int intraOpNumThreads = 0)
     {
         ArgumentNullException.ThrowIfNull(catalog);

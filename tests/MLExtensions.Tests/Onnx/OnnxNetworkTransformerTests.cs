@@ -87,6 +87,22 @@ public class OnnxNetworkTransformerTests
     }
 
     [Fact]
+    public void MiniLmTextClassifierTokenizesLikeTheOriginalAndSurvivesSaveLoad()
+    {
+        var ml = new MLContext(seed: 5);
+        var data = ml.Data.LoadFromEnumerable(MLExtensions.Tests.Text.FineFoods.Rows(ml, "test.csv").Take(8).ToList());
+        var original = TextExportTests.MiniLmClassifier(ml, data, maxLength: 32);
+        var onnx = (OnnxNetworkTransformer)ml.Model.ToOnnxRuntime(original, intraOpNumThreads: 1);
+        Assert.Equal(1, onnx.IntraOpNumThreads);
+        AssertSameOutputs(original.Transform(data), onnx.Transform(data));
+
+        using var temp = new TempDirectory();
+        ml.Model.Save(onnx, data.Schema, temp.File("text.zip"));
+        var loaded = new MLContext().Model.Load(temp.File("text.zip"), out _);
+        Assert.Equal(PredictionDump.Lines(onnx.Transform(data)), PredictionDump.Lines(loaded.Transform(data)));
+    }
+
+    [Fact]
     public void WrongInputColumnIsNamed()
     {
         var ml = new MLContext(seed: 4);

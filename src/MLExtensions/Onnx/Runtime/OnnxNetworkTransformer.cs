@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Microsoft.ML.Runtime;
 using MLExtensions.Core;
 using MLExtensions.Onnx;
@@ -49,9 +48,10 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
         {
             throw new InvalidDataException($"ONNX Runtime cannot load the network's ONNX model: {e.Message}", e);
         }
-        if (!_session.InputMetadata.ContainsKey(input.OnnxInputName) || !_session.OutputMetadata.ContainsKey(ExportedNetwork.LogitsName))
+        if (!input.OnnxInputNames.All(_session.InputMetadata.ContainsKey) || !_session.OutputMetadata.ContainsKey(ExportedNetwork.LogitsName))
             throw new InvalidDataException(
-                $"The ONNX model must have the input '{input.OnnxInputName}' and the output '{ExportedNetwork.LogitsName}'; it has inputs [{string.Join(", ", _session.InputMetadata.Keys)}] and outputs [{string.Join(", ", _session.OutputMetadata.Keys)}].");
+                $"The ONNX model must have the inputs [{string.Join(", ", input.OnnxInputNames)}] and the output '{ExportedNetwork.LogitsName}'; " +
+                $"it has inputs [{string.Join(", ", _session.InputMetadata.Keys)}] and outputs [{string.Join(", ", _session.OutputMetadata.Keys)}].");
     }
 
     /// <summary>The prediction task.</summary>
@@ -92,7 +92,7 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
-        _input.Save(ctx.Writer);
+        _input.Save(ctx);
         Outputs.Save(Host, ctx);
         ctx.Writer.Write(IntraOpNumThreads);
         ctx.Writer.Write(Convert.ToHexString(SHA256.HashData(_onnxModel)));
@@ -103,7 +103,7 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
     internal static OnnxNetworkTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(GetVersionInfo());
-        var input = NetworkInputReader.Load(ctx.Reader);
+        var input = NetworkInputReader.Load(ctx);
         var outputs = PredictionOutputs.Load(env, ctx);
         int threads = ctx.Reader.ReadInt32();
         string expected = ctx.Reader.ReadString();
@@ -122,11 +122,10 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
     /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose() => _session.Dispose();
 
-    /// <summary>Runs the model on one row's values and copies the logits into <paramref name="logits"/>.</summary>
-    private void Score(float[] row, float[] logits)
+    /// <summary>Runs the model on one row's inputs and copies the logits into <paramref name="logits"/>.</summary>
+    private void Score(IReadOnlyList<NamedOnnxValue> inputs, float[] logits)
     {
-        var tensor = new DenseTensor<float>(row, new[] { 1, row.Length });
-        using var results = _session.Run(new[] { NamedOnnxValue.CreateFromTensor(_input.OnnxInputName, tensor) }, new[] { ExportedNetwork.LogitsName });
+        using var results = _session.Run(inputs, new[] { ExportedNetwork.LogitsName });
         var output = results[0].AsTensor<float>();
         if (output.Length != logits.Length)
             throw new InvalidOperationException($"The ONNX model returned {output.Length} logits per row; the model has {logits.Length} outputs.");
@@ -167,15 +166,13 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
             disposer = null!;
             // Everything mutable is local to this cursor; the session is shared.
             var read = _owner._input.CreateReader(input);
-            var row = new float[_owner._input.Size];
             var logits = new float[_owner.Outputs.ClassCount];
             long cachedPosition = -1;
             void EnsureOutputs()
             {
                 if (input.Position == cachedPosition)
                     return;
-                read(row);
-                _owner.Score(row, logits);
+                _owner.Score(read(), logits);
                 cachedPosition = input.Position;
             }
             return _owner.Outputs.CreateGetters(activeOutput, EnsureOutputs, logits);
