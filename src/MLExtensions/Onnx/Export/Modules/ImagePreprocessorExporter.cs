@@ -33,6 +33,8 @@ internal static class ImagePreprocessorExporter
     /// </summary>
     private static string Resize(IOnnxGraphWriter writer, string x, int size, string name)
     {
+        if (writer.OpsetVersion < 11)
+            throw new NotSupportedException($"The image classifier resizes its input, which needs ONNX opset 11 or later (Resize with sizes); the target opset is {writer.OpsetVersion}.");
         string shape = writer.AddNode("Shape", new[] { x }, name + ".input_shape");
         string batchAndChannels = writer.AddNode("Slice", new[] { shape, writer.AddLongs(name + ".start", 0), writer.AddLongs(name + ".end", 2) }, name + ".n_c");
         string sizes = writer.AddNode("Concat", new[] { batchAndChannels, writer.AddLongs(name + ".hw", size, size) }, name + ".sizes", NodeAttribute.Of("axis", 0L));
