@@ -10,7 +10,8 @@ internal sealed record NodeAttribute(string Name, long? Int = null, float? Float
 
     public static NodeAttribute Of(string name, float value) => new(name, Float: value);
 
-    public static NodeAttribute Of(string name, params long[] values) => new(name, Ints: values);
+    /// <summary>An INTS attribute. A separate name from <see cref="Of(string, long)"/> so a one-element list can never become an INT.</summary>
+    public static NodeAttribute IntList(string name, params long[] values) => new(name, Ints: values);
 
     public static NodeAttribute Of(string name, string value) => new(name, Text: value);
 }

@@ -97,7 +97,7 @@ internal static class BertEncoderExporter
         {
             string projected = LinearExporter.Export(w, projection, x, $"{name}.{label}");
             string split = w.AddNode("Reshape", new[] { projected, splitShape }, $"{name}.{label}.split");
-            return w.AddNode("Transpose", new[] { split }, $"{name}.{label}.heads", NodeAttribute.Of("perm", permutation));
+            return w.AddNode("Transpose", new[] { split }, $"{name}.{label}.heads", NodeAttribute.IntList("perm", permutation));
         }
         string q = Split(query, "query", new long[] { 0, 2, 1, 3 });   // [N, h, L, d]
         string kT = Split(key, "key", new long[] { 0, 2, 3, 1 });      // [N, h, d, L]
@@ -107,7 +107,7 @@ internal static class BertEncoderExporter
         string masked = w.AddNode("Add", new[] { scaled, mask }, name + ".masked");
         string probabilities = w.AddNode("Softmax", new[] { masked }, name + ".probabilities", NodeAttribute.Of("axis", -1L));
         string context = w.AddNode("MatMul", new[] { probabilities, v }, name + ".context_heads");
-        string merged = w.AddNode("Transpose", new[] { context }, name + ".context_merged", NodeAttribute.Of("perm", 0L, 2, 1, 3));
+        string merged = w.AddNode("Transpose", new[] { context }, name + ".context_merged", NodeAttribute.IntList("perm", 0L, 2, 1, 3));
         return w.AddNode("Reshape", new[] { merged, w.AddLongs(name + ".merge_shape", 0, 0, config.HiddenSize) }, name + ".context");
     }
 

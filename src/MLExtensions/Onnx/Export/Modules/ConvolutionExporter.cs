@@ -12,9 +12,9 @@ internal static class ConvolutionExporter
             throw new NotSupportedException($"ONNX export of Conv2d '{name}' with padding mode {conv.padding_mode} is not supported (only zero padding).");
         var attributes = new List<NodeAttribute>
         {
-            NodeAttribute.Of("kernel_shape", conv.kernel_size),
-            NodeAttribute.Of("strides", conv.stride ?? new long[] { 1, 1 }),
-            NodeAttribute.Of("dilations", conv.dilation ?? new long[] { 1, 1 }),
+            NodeAttribute.IntList("kernel_shape", conv.kernel_size),
+            NodeAttribute.IntList("strides", conv.stride ?? new long[] { 1, 1 }),
+            NodeAttribute.IntList("dilations", conv.dilation ?? new long[] { 1, 1 }),
             NodeAttribute.Of("group", conv.groups),
         };
         if (conv.padding_type == Padding.Same)
@@ -25,7 +25,7 @@ internal static class ConvolutionExporter
         else
         {
             var pad = conv.padding_type == Padding.Valid || conv.padding is null ? new long[] { 0, 0 } : conv.padding;
-            attributes.Add(NodeAttribute.Of("pads", pad[0], pad[1], pad[0], pad[1]));
+            attributes.Add(NodeAttribute.IntList("pads", pad[0], pad[1], pad[0], pad[1]));
         }
         var inputs = new List<string> { input, writer.AddFloats(name + ".weight", conv.weight!) };
         if (conv.bias is not null)

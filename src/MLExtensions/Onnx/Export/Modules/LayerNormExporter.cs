@@ -23,7 +23,7 @@ internal static class LayerNormExporter
                 NodeAttribute.Of("axis", -1L), NodeAttribute.Of("epsilon", (float)norm.eps));
         }
         // Opsets before 18 take ReduceMean's axes as an attribute.
-        var lastAxis = NodeAttribute.Of("axes", -1L);
+        var lastAxis = NodeAttribute.IntList("axes", -1L);
         string mean = writer.AddNode("ReduceMean", new[] { input }, name + ".mean", lastAxis);
         string centred = writer.AddNode("Sub", new[] { input, mean }, name + ".centred");
         string squared = writer.AddNode("Mul", new[] { centred, centred }, name + ".squared");

@@ -10,14 +10,14 @@ internal static class PoolingExporter
         var pad = pool.padding ?? new long[] { 0, 0 };
         var attributes = new List<NodeAttribute>
         {
-            NodeAttribute.Of("kernel_shape", pool.kernel_size),
+            NodeAttribute.IntList("kernel_shape", pool.kernel_size),
             // PyTorch's default stride is the kernel size; ONNX's is 1.
-            NodeAttribute.Of("strides", pool.stride ?? pool.kernel_size),
-            NodeAttribute.Of("pads", pad[0], pad[1], pad[0], pad[1]),
+            NodeAttribute.IntList("strides", pool.stride ?? pool.kernel_size),
+            NodeAttribute.IntList("pads", pad[0], pad[1], pad[0], pad[1]),
             NodeAttribute.Of("ceil_mode", pool.ceil_mode ? 1L : 0L),
         };
         if (pool.dilation is { } dilation && dilation.Any(d => d != 1))
-            attributes.Add(NodeAttribute.Of("dilations", dilation));
+            attributes.Add(NodeAttribute.IntList("dilations", dilation));
         return writer.AddNode("MaxPool", new[] { input }, name, attributes.ToArray());
     }
 
@@ -27,9 +27,9 @@ internal static class PoolingExporter
             throw new NotSupportedException($"ONNX export of AvgPool2d '{name}' with a divisor override is not supported.");
         var pad = pool.padding ?? new long[] { 0, 0 };
         return writer.AddNode("AveragePool", new[] { input }, name,
-            NodeAttribute.Of("kernel_shape", pool.kernel_size),
-            NodeAttribute.Of("strides", pool.stride ?? pool.kernel_size),
-            NodeAttribute.Of("pads", pad[0], pad[1], pad[0], pad[1]),
+            NodeAttribute.IntList("kernel_shape", pool.kernel_size),
+            NodeAttribute.IntList("strides", pool.stride ?? pool.kernel_size),
+            NodeAttribute.IntList("pads", pad[0], pad[1], pad[0], pad[1]),
             NodeAttribute.Of("ceil_mode", pool.ceil_mode ? 1L : 0L),
             NodeAttribute.Of("count_include_pad", pool.count_include_pad ? 1L : 0L));
     }
@@ -57,7 +57,7 @@ internal static class PoolingExporter
         {
             long kh = height / outH, kw = width / outW;
             return writer.AddNode("AveragePool", new[] { input }, name,
-                NodeAttribute.Of("kernel_shape", kh, kw), NodeAttribute.Of("strides", kh, kw));
+                NodeAttribute.IntList("kernel_shape", kh, kw), NodeAttribute.IntList("strides", kh, kw));
         }
         var matrix = new float[height * width * outH * outW];
         for (long oy = 0; oy < outH; oy++)
