@@ -105,6 +105,15 @@ public class ExportEquivalenceTests
 
         var inputs = OnnxTestData.ReadVectors(data, column);
         var onnx = OnnxTestData.Run(path, onnxInput, inputs);
+        using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path))
+        {
+            var metadata = session.ModelMetadata.CustomMetadataMap;
+            Assert.Equal(network.Kind.ToString(), metadata["task"]);
+            if (network.ClassNames is { } names)
+                Assert.Equal(names, System.Text.Json.JsonSerializer.Deserialize<string[]>(metadata["class_names"]));
+            else
+                Assert.False(metadata.ContainsKey("class_names"));
+        }
 
         // Logits: the TorchSharp forward pass on the same batch.
         float[][] logits;

@@ -103,6 +103,38 @@ public class OnnxNetworkTransformerTests
     }
 
     [Fact]
+    public void ParallelCursorsShareTheSessionSafely()
+    {
+        var ml = new MLContext(seed: 6);
+        var data = TabularData.LoadBreastCancer(ml);
+        var withBool = ml.Transforms.Conversion.ConvertType("Label", outputKind: DataKind.Boolean).Fit(data).Transform(data);
+        var original = ml.BinaryClassification.Trainers.NeuralNetwork(new NeuralNetworkOptions { HiddenLayers = new[] { 32, 32 }, Epochs = 2, Seed = 6 }).Fit(withBool);
+        var scored = ml.Model.ToOnnxRuntime(original, intraOpNumThreads: 1).Transform(withBool);
+        var sequential = scored.GetColumn<float>("Score").ToArray();
+
+        // Four cursors scoring at once on four threads, each with its own buffers over the one InferenceSession.
+        var column = scored.Schema["Score"];
+        var cursors = scored.GetRowCursorSet(new[] { column }, 4);
+        var parallel = new System.Collections.Concurrent.ConcurrentBag<float>();
+        Parallel.ForEach(cursors, new ParallelOptions { MaxDegreeOfParallelism = 4 }, cursor =>
+        {
+            using (cursor)
+            {
+                var getter = cursor.GetGetter<float>(column);
+                float value = 0;
+                while (cursor.MoveNext())
+                {
+                    getter(ref value);
+                    parallel.Add(value);
+                }
+            }
+        });
+        // Positions are per cursor in a cursor set, so compare the scores as sorted lists: a buffer shared by mistake
+        // between cursors would change values, not just their order.
+        Assert.Equal(sequential.Order(), parallel.Order());
+    }
+
+    [Fact]
     public void WrongInputColumnIsNamed()
     {
         var ml = new MLContext(seed: 4);
