@@ -16,7 +16,7 @@ public static class BinaryClassificationCatalogExtensions
     /// <remarks>
     /// Input: <c>Features</c> (known-size vector of Single), <c>Label</c> (Boolean). Output: <c>Score</c> (the logit),
     /// <c>Probability</c> (sigmoid of the logit), <c>PredictedLabel</c> (Boolean, Score &gt; 0).
-    /// Exportable to ONNX: not yet.
+    /// Exportable to ONNX: yes — <c>mlContext.Model.ExportToOnnx</c> (the network alone), <c>mlContext.Model.ConvertToOnnx</c> (whole pipelines), <c>mlContext.Model.ToOnnxRuntime</c>; see docs/onnx.md.
     /// </remarks>
     public static NeuralNetworkTrainer NeuralNetwork(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, NeuralNetworkOptions options)
     {
@@ -43,7 +43,7 @@ public static class BinaryClassificationCatalogExtensions
     /// <param name="options">All settings; see <see cref="TextClassifierOptions"/>.</param>
     /// <remarks>
     /// Input: a text column (and optionally a second one for sentence pairs) and a Boolean <c>Label</c>.
-    /// Output: <c>Score</c> (logit), <c>Probability</c>, <c>PredictedLabel</c>. Exportable to ONNX: not yet.
+    /// Output: <c>Score</c> (logit), <c>Probability</c>, <c>PredictedLabel</c>. Exportable to ONNX: the network alone — <c>mlContext.Model.ExportToOnnx</c> (token-id inputs; tokenization stays outside) and <c>mlContext.Model.ToOnnxRuntime</c>; not through <c>ConvertToOnnx</c>. See docs/onnx.md.
     /// </remarks>
     public static TextClassifierTrainer TextClassifier(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, TextClassifierOptions options)
     {

@@ -17,7 +17,7 @@ public static class MulticlassClassificationCatalogExtensions
     /// <remarks>
     /// Input: <c>Features</c> (known-size vector of Single), <c>Label</c> (key type; use <c>MapValueToKey</c>).
     /// Output: <c>Score</c> (class probabilities, slot names = class names for text labels), <c>PredictedLabel</c>
-    /// (key; follow with <c>MapKeyToValue</c> to get the original value). Exportable to ONNX: not yet.
+    /// (key; follow with <c>MapKeyToValue</c> to get the original value). Exportable to ONNX: yes — <c>mlContext.Model.ExportToOnnx</c> (the network alone), <c>mlContext.Model.ConvertToOnnx</c> (whole pipelines), <c>mlContext.Model.ToOnnxRuntime</c>; see docs/onnx.md.
     /// See samples/MLExtensions.Samples for a runnable example.
     /// </remarks>
     public static NeuralNetworkTrainer NeuralNetwork(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, NeuralNetworkOptions options)
@@ -46,7 +46,7 @@ public static class MulticlassClassificationCatalogExtensions
     /// <remarks>
     /// Input: an image column (<c>MLImage</c>, or a Single/Byte pixel vector in C×H×W order with the shape declared in the
     /// options) and a key-typed <c>Label</c>. Output: <c>Score</c> (class probabilities) and <c>PredictedLabel</c> (key).
-    /// Normalization, resizing and gray→RGB happen inside the network. Exportable to ONNX: not yet.
+    /// Normalization, resizing and gray→RGB happen inside the network. Exportable to ONNX: yes — <c>mlContext.Model.ExportToOnnx</c> (the network alone), <c>mlContext.Model.ConvertToOnnx</c> (whole pipelines, pixel-vector inputs only: ML.NET cannot export MLImage columns), <c>mlContext.Model.ToOnnxRuntime</c>; see docs/onnx.md.
     /// See samples/MLExtensions.Samples (sample "vision").
     /// </remarks>
     public static ImageClassifierTrainer ImageClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options)
@@ -86,7 +86,7 @@ public static class MulticlassClassificationCatalogExtensions
     /// <remarks>
     /// Input: a text column (and optionally a second one for sentence pairs) and a key-typed <c>Label</c>.
     /// Output: <c>Score</c> (class probabilities) and <c>PredictedLabel</c> (key). Vocabulary, configuration and weights are
-    /// saved in the model. Exportable to ONNX: not yet. See samples/MLExtensions.Samples (sample "text").
+    /// saved in the model. Exportable to ONNX: the network alone — <c>mlContext.Model.ExportToOnnx</c> (token-id inputs; tokenization stays outside) and <c>mlContext.Model.ToOnnxRuntime</c>; not through <c>ConvertToOnnx</c>. See docs/onnx.md. See samples/MLExtensions.Samples (sample "text").
     /// </remarks>
     public static TextClassifierTrainer TextClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, TextClassifierOptions options)
     {

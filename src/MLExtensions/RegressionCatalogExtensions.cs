@@ -15,7 +15,7 @@ public static class RegressionCatalogExtensions
     /// <param name="options">All settings; see <see cref="NeuralNetworkOptions"/>.</param>
     /// <remarks>
     /// Input: <c>Features</c> (known-size vector of Single), <c>Label</c> (Single). Output: <c>Score</c> (Single).
-    /// Normalization: built in (standardization). Exportable to ONNX: not yet.
+    /// Normalization: built in (standardization). Exportable to ONNX: yes — <c>mlContext.Model.ExportToOnnx</c> (the network alone), <c>mlContext.Model.ConvertToOnnx</c> (whole pipelines), <c>mlContext.Model.ToOnnxRuntime</c>; see docs/onnx.md.
     /// See samples/MLExtensions.Samples for a runnable example.
     /// </remarks>
     public static NeuralNetworkTrainer NeuralNetwork(this RegressionCatalog.RegressionTrainers catalog, NeuralNetworkOptions options)

@@ -61,6 +61,9 @@ public sealed class MultiLayerPerceptron : nn.Module<Tensor, Tensor>
     /// <summary>The input standardization layer.</summary>
     public FeatureStandardizer Scaler => scaler;
 
+    /// <summary>Whether <see cref="forward"/> runs <see cref="Scaler"/> (false with <c>FeatureScaling.None</c>).</summary>
+    internal bool Standardizes => _standardize;
+
     /// <summary>The hidden layers.</summary>
     public Sequential Body => body;
 

@@ -16,7 +16,7 @@ namespace MLExtensions.Tabular;
 /// <c>Boolean</c> (binary) or a key (multiclass; use <c>MapValueToKey</c>).</para>
 /// <para>Output: the same columns as ML.NET's built-in trainers of the task.</para>
 /// <para>Normalization: not needed (features are standardized inside the network by default). Caching: not needed.
-/// Exportable to ONNX: not yet (see the project's issues).</para>
+/// Exportable to ONNX: yes (see docs/onnx.md).</para>
 /// </remarks>
 public sealed class NeuralNetworkTrainer : NetworkTrainerBase<NeuralNetworkTransformer>
 {

@@ -15,14 +15,18 @@ internal static class TokenizerPersistence
     }
 
     /// <exception cref="InvalidDataException">The vocabulary is missing or does not match the encoder's configuration.</exception>
-    public static WordPieceTokenizer Load(ModelLoadContext ctx, BertConfig config, string componentName)
+    public static WordPieceTokenizer Load(ModelLoadContext ctx, BertConfig config, string componentName) =>
+        Load(ctx, config.VocabSize, componentName);
+
+    /// <summary>Reads a tokenizer whose vocabulary must have <paramref name="vocabularySize"/> entries.</summary>
+    public static WordPieceTokenizer Load(ModelLoadContext ctx, int vocabularySize, string componentName)
     {
         bool lowerCase = ctx.Reader.ReadBoolean();
         IReadOnlyList<string>? vocabulary = null;
         if (!ctx.TryLoadBinaryStream(VocabularyEntry, r => vocabulary = WordPieceTokenizer.ReadVocabulary(r.BaseStream)) || vocabulary is null)
             throw new InvalidDataException($"The {componentName} in the model file has no vocabulary (entry '{VocabularyEntry}' is missing).");
-        if (vocabulary.Count != config.VocabSize)
-            throw new InvalidDataException($"The {componentName} in the model file is corrupted: {vocabulary.Count} vocabulary entries for an encoder of {config.VocabSize}.");
+        if (vocabulary.Count != vocabularySize)
+            throw new InvalidDataException($"The {componentName} in the model file is corrupted: {vocabulary.Count} vocabulary entries for an encoder of {vocabularySize}.");
         return new WordPieceTokenizer(vocabulary, lowerCase);
     }
 }

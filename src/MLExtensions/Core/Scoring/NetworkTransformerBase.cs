@@ -1,6 +1,8 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
+using MLExtensions.Onnx.Export;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -89,7 +91,8 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
         GC.SuppressFinalize(this);
     }
 
-    private sealed class Mapper : MapperBase
+    // ISaveAsOnnx lets ML.NET's ConvertToOnnx export pipelines that contain the network (see PipelineOnnxExport).
+    private sealed class Mapper : MapperBase, ISaveAsOnnx
     {
         private readonly NetworkTransformerBase _owner;
         private readonly int[] _inputIndices;
@@ -112,6 +115,10 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
         }
 
         public override void SaveModel(ModelSaveContext ctx) => _owner.SaveModel(ctx);
+
+        public bool CanSaveOnnx(OnnxContext ctx) => PipelineOnnxExport.CanSave(_owner);
+
+        public void SaveAsOnnx(OnnxContext ctx) => PipelineOnnxExport.Save(_owner, ctx, InputSchema);
 
         public override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer) =>
             throw new InvalidOperationException("Getters are created together in CreateGetters so that all outputs share one forward pass.");

@@ -1,0 +1,74 @@
+using Google.Protobuf;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLExtensions.Core;
+using MLExtensions.Onnx;
+using MLExtensions.Onnx.Export;
+
+namespace MLExtensions;
+
+/// <summary>ONNX export of the library's trained networks, on <c>mlContext.Model</c>.</summary>
+public static class ModelOperationsCatalogExtensions
+{
+    /// <summary>
+    /// Writes the trained network of <paramref name="model"/> as a stand-alone ONNX model (opset 17) that ONNX Runtime,
+    /// or any ONNX consumer, can run without ML.NET or TorchSharp.
+    /// </summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="model">
+    /// One of the library's fitted networks (from <c>NeuralNetwork</c>, <c>ImageClassifier</c> or <c>TextClassifier</c>), or a
+    /// <c>TransformerChain</c> that contains one: the last such network in the chain is exported, alone — the
+    /// chain's other steps (e.g. <c>MapValueToKey</c>, <c>MapKeyToValue</c>, featurizers) are not part of the ONNX
+    /// model. Use ML.NET's <c>ConvertToOnnx</c> to export a whole pipeline.
+    /// </param>
+    /// <param name="inputSchema">The schema of the data <paramref name="model"/> is applied to; checked against what the network reads.</param>
+    /// <param name="path">The file to write. It is written atomically: on failure no file (or the previous one) is left.</param>
+    /// <remarks>
+    /// Inputs: <c>features</c> [batch, n] (MLP); <c>pixels</c> [batch, C·H·W] (image classifier; raw pixel values,
+    /// channel-major, preprocessing is inside the graph); <c>input_ids</c>, <c>attention_mask</c>, <c>token_type_ids</c>
+    /// [batch, sequence] int64 (text classifier; tokenize outside the graph with the vocabulary stored in the metadata). Outputs: <c>logits</c> [batch, k] and, for classifiers,
+    /// <c>probabilities</c> (softmax or sigmoid). The batch (and sequence) dimensions are dynamic. The model's metadata properties hold
+    /// the task, class names and a description of the preprocessing. See docs/onnx.md.
+    /// </remarks>
+    /// <exception cref="ArgumentException"><paramref name="model"/> contains no network of this library, or the schema does not fit it.</exception>
+    /// <exception cref="NotSupportedException">The network contains a layer the exporter does not know.</exception>
+    /// <exception cref="IOException"><paramref name="path"/> cannot be written (the message names it).</exception>
+    public static void ExportToOnnx(this ModelOperationsCatalog catalog, ITransformer model, DataViewSchema inputSchema, string path)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var network = ExportTarget.Find(model, inputSchema);
+        // Build the whole model before touching the file system, so an unsupported network writes nothing.
+        var onnx = ExportedNetwork.Build(network);
+        AtomicFile.Write(path, stream => onnx.WriteTo(stream));
+    }
+
+    /// <summary>
+    /// Exports the trained network of <paramref name="model"/> to ONNX (as <see cref="ExportToOnnx"/> does, float) and
+    /// returns a model that scores it with ONNX Runtime instead of TorchSharp, with the same input and output columns.
+    /// </summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="model">
+    /// One of the library's fitted networks — then an <see cref="OnnxNetworkTransformer"/> is returned — or a
+    /// <c>TransformerChain</c> containing one: then a chain with the same steps is returned, the last network replaced
+    /// by its ONNX Runtime form (nested chains are flattened).
+    /// </param>
+    /// <param name="intraOpNumThreads">Threads ONNX Runtime uses within one row (0, the default, lets ONNX Runtime decide).</param>
+    /// <returns>A savable transformer (<c>mlContext.Model.Save</c>); the ONNX model is stored inside the zip.</returns>
+    /// <exception cref="ArgumentException"><paramref name="model"/> contains no network of this library.</exception>
+    /// <exception cref="NotSupportedException">The network contains a layer the exporter does not know.</exception>
+    public static ITransformer ToOnnxRuntime(this ModelOperationsCatalog catalog, ITransformer model, int intraOpNumThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(model);
+        var steps = ExportTarget.Steps(model).ToList();
+        int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
+        if (index < 0)
+            throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks, or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
+        var network = (NetworkTransformerBase)steps[index];
+        var onnx = ExportedNetwork.Build(network).ToByteArray();
+        steps[index] = OnnxNetworkTransformer.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
+        return model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
+    }
+}

@@ -1,0 +1,168 @@
+using System.Text.Json;
+using MLExtensions.Core;
+using MLExtensions.Tabular;
+using MLExtensions.Text;
+using MLExtensions.Vision;
+using Onnx;
+
+namespace MLExtensions.Onnx.Export;
+
+/// <summary>
+/// Turns one of the library's fitted network transformers into a stand-alone ONNX model: named input with a
+/// dynamic batch dimension, outputs <c>logits</c> (the raw network output) and, for classifiers, <c>probabilities</c>,
+/// and metadata describing the task, classes and preprocessing.
+/// </summary>
+internal static class ExportedNetwork
+{
+    /// <summary>ai.onnx opset of exported models: 17 is the first with LayerNormalization and is run by every current ONNX Runtime.</summary>
+    public const int OpsetVersion = 17;
+
+    /// <summary>Text models' token id input, [batch, sequence] int64.</summary>
+    public const string TokenIdsName = "input_ids";
+
+    /// <summary>Text models' attention mask input (1 = token, 0 = padding), [batch, sequence] int64.</summary>
+    public const string AttentionMaskName = "attention_mask";
+
+    /// <summary>Text models' segment input (0 = first text, 1 = second), [batch, sequence] int64.</summary>
+    public const string TokenTypeIdsName = "token_type_ids";
+
+    /// <summary>Name of the output holding the raw network outputs.</summary>
+    public const string LogitsName = "logits";
+
+    /// <summary>Name of the output holding softmax (multiclass) or sigmoid (binary) probabilities.</summary>
+    public const string ProbabilitiesName = "probabilities";
+
+    /// <summary>Builds the ONNX model of <paramref name="transformer"/>.</summary>
+    /// <exception cref="NotSupportedException">The network (or a layer in it) cannot be exported.</exception>
+    public static ModelProto Build(NetworkTransformerBase transformer)
+    {
+        var input = NetworkInput.Of(transformer);
+        var writer = new ProtoGraphWriter(OpsetVersion, transformer.GetType().Name);
+        foreach (var graphInput in input.Inputs)
+            writer.Graph.Input.Add(ValueInfo(writer.Reserve(graphInput.Name), graphInput.ElementType, graphInput.Dims));
+
+        var exporter = new ModuleExporter(writer);
+        string raw = transformer is TextClassifierTransformer text
+            ? BertEncoderExporter.ExportClassifier(exporter, text.Classifier, new BertEncoderExporter.TokenInputs(TokenIdsName, AttentionMaskName, TokenTypeIdsName), "network")
+            : exporter.Export(transformer.Network, input.Inputs[0].Name, "network");
+        var outputs = transformer.Outputs;
+        writer.AddNodeWithOutput("Identity", new[] { raw }, writer.Reserve(LogitsName));
+        var outputDims = new object[] { "batch", (long)outputs.ClassCount };
+        writer.Graph.Output.Add(ValueInfo(LogitsName, TensorProto.Types.DataType.Float, outputDims));
+        if (outputs.Kind != PredictionTask.Regression)
+        {
+            string probabilities = writer.Reserve(ProbabilitiesName);
+            if (outputs.Kind == PredictionTask.MulticlassClassification)
+                writer.AddNodeWithOutput("Softmax", new[] { LogitsName }, probabilities, NodeAttribute.Of("axis", -1L));
+            else
+                writer.AddNodeWithOutput("Sigmoid", new[] { LogitsName }, probabilities);
+            writer.Graph.Output.Add(ValueInfo(ProbabilitiesName, TensorProto.Types.DataType.Float, outputDims));
+        }
+
+        var model = new ModelProto
+        {
+            IrVersion = 8,
+            ProducerName = "MLExtensions",
+            ProducerVersion = typeof(ExportedNetwork).Assembly.GetName().Version?.ToString() ?? "",
+            Graph = writer.Graph,
+            DocString = $"{transformer.GetType().Name} exported by MLExtensions.",
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
+        foreach (var (key, value) in Metadata(transformer, input))
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return model;
+    }
+
+    private static IEnumerable<(string Key, string Value)> Metadata(NetworkTransformerBase transformer, NetworkInput input)
+    {
+        var outputs = transformer.Outputs;
+        yield return ("task", outputs.Kind.ToString());
+        yield return ("class_count", outputs.ClassCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (outputs.ClassNames is { } names)
+            yield return ("class_names", JsonSerializer.Serialize(names));
+        yield return ("source_columns", JsonSerializer.Serialize(input.SourceColumns));
+        yield return ("preprocessing", input.Preprocessing);
+        foreach (var entry in input.Extra)
+            yield return entry;
+        yield return ("outputs", outputs.Kind switch
+        {
+            PredictionTask.MulticlassClassification => "logits: raw class scores; probabilities: softmax(logits). ML.NET's Score column is the probabilities, PredictedLabel = arg-max + 1 as a key.",
+            PredictionTask.BinaryClassification => "logits: the logit (ML.NET's Score); probabilities: sigmoid(logits) (ML.NET's Probability); PredictedLabel = logits > 0.",
+            _ => "logits: the predicted value (ML.NET's Score).",
+        });
+    }
+
+    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+        {
+            shape.Dim.Add(d is string symbol
+                ? new TensorShapeProto.Types.Dimension { DimParam = symbol }
+                : new TensorShapeProto.Types.Dimension { DimValue = (long)d });
+        }
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
+    }
+
+    /// <summary>One graph input: name, element type, dimensions (strings are symbolic).</summary>
+    private sealed record GraphInput(string Name, TensorProto.Types.DataType ElementType, object[] Dims);
+
+    /// <summary>The graph inputs of a network, the columns that feed them, and how (plus any extra metadata).</summary>
+    private sealed record NetworkInput(GraphInput[] Inputs, string[] SourceColumns, string Preprocessing, (string Key, string Value)[] Extra)
+    {
+        public static NetworkInput Of(NetworkTransformerBase transformer) => transformer switch
+        {
+            NeuralNetworkTransformer mlp => new NetworkInput(
+                new[] { new GraphInput("features", TensorProto.Types.DataType.Float, new object[] { "batch", (long)mlp.FeatureSize }) },
+                new[] { mlp.FeatureColumnName },
+                mlp.Model.Standardizes
+                    ? "features: the float feature vector of the ML.NET column, unscaled; standardization (stored mean and 1/std) is inside the graph."
+                    : "features: the float feature vector of the ML.NET column, used as is.",
+                Array.Empty<(string, string)>()),
+            ImageClassifierTransformer image => new NetworkInput(
+                new[] { new GraphInput("pixels", TensorProto.Types.DataType.Float, new object[] { "batch", (long)image.Image.Size }) },
+                new[] { image.Image.ColumnName },
+                $"pixels: {image.Image.Channels}×{image.Image.Height}×{image.Image.Width} raw pixel values (0–255 for byte and MLImage input) as float, " +
+                "channel-major (all of channel 0, then channel 1…), rows top to bottom. Inside the graph: scale, " +
+                (image.Classifier.Preprocess.OutputChannels != image.Image.Channels ? "grey → RGB, " : "") +
+                (image.Classifier.Preprocess.Resizes ? $"bilinear resize to {image.Classifier.Preprocess.OutputSize}×{image.Classifier.Preprocess.OutputSize}, " : "") +
+                "per-channel mean/std normalization.",
+                Array.Empty<(string, string)>()),
+            TextClassifierTransformer text => Text(text),
+            _ => throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name}."),
+        };
+
+        private static NetworkInput Text(TextClassifierTransformer text)
+        {
+            var dims = new object[] { "batch", "sequence" };
+            var tokenizer = text.Tokenizer;
+            var columns = text.Columns.SecondTextColumnName is null
+                ? new[] { text.Columns.TextColumnName }
+                : new[] { text.Columns.TextColumnName, text.Columns.SecondTextColumnName };
+            return new NetworkInput(
+                new[]
+                {
+                    new GraphInput(TokenIdsName, TensorProto.Types.DataType.Int64, dims),
+                    new GraphInput(AttentionMaskName, TensorProto.Types.DataType.Int64, dims),
+                    new GraphInput(TokenTypeIdsName, TensorProto.Types.DataType.Int64, dims),
+                },
+                columns,
+                "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
+                $"{(tokenizer.LowerCase ? "lower-cased and accents stripped" : "case kept")}): [CLS] text [SEP] (second text [SEP]), truncated to " +
+                $"'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id {tokenizer.PadId}); token_type_ids is 0 for the first text and 1 for the second.",
+                new[]
+                {
+                    ("tokenizer.kind", "WordPiece"),
+                    ("tokenizer.lower_case", tokenizer.LowerCase ? "true" : "false"),
+                    ("tokenizer.max_length", text.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                    ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId })),
+                    ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary)),
+                    ("pooling", text.Classifier.Pooling.ToString()),
+                });
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using MLExtensions.Vision;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Onnx.Export;
+
+/// <summary>
+/// Image classifiers: the preprocessing, then the backbone — a <see cref="SequentialImageNetwork"/> (DefaultCnn,
+/// LeNet-5, AlexNet, VGG: features → adaptive pool → flatten → classifier) or a <see cref="ResNet"/> (stem →
+/// layers → global pool → fc). Input: the flat pixel vector [N, C·H·W] the transformer reads.
+/// </summary>
+internal static class ImageNetworkExporter
+{
+    public static string Export(ModuleExporter exporter, ImageClassifierNetwork classifier, string input, string name)
+    {
+        var preprocess = classifier.Preprocess;
+        string x = ImagePreprocessorExporter.Export(exporter.Writer, preprocess, input, name + ".preprocess");
+        var imageShape = new long[] { 1, preprocess.OutputChannels, preprocess.OutputSize, preprocess.OutputSize };
+        return classifier.Network switch
+        {
+            SequentialImageNetwork sequential => ExportSequential(exporter, sequential, x, imageShape, name + ".net"),
+            ResNet resnet => ExportResNet(exporter, resnet, x, name + ".net"),
+            var other => throw new NotSupportedException($"ONNX export does not support the image network type {other.GetType().FullName}."),
+        };
+    }
+
+    private static string ExportSequential(ModuleExporter exporter, SequentialImageNetwork network, string input, long[] imageShape, string name)
+    {
+        var children = network.named_children().ToDictionary(c => c.name, c => c.module);
+        var features = (Sequential)children["features"];
+        var pool = (AdaptiveAvgPool2d)children["avgpool"];
+        // The adaptive pool's ONNX form depends on the feature-map size; the cheapest exact way to know it is one
+        // forward of the convolutional part on a blank image of the network's input size.
+        long[] mapShape;
+        using (torch.no_grad())
+        using (var scope = torch.NewDisposeScope())
+        {
+            var blank = torch.zeros(imageShape);
+            mapShape = features.call(blank).shape;
+        }
+        string x = exporter.Export(features, input, name + ".features");
+        x = PoolingExporter.Adaptive(exporter.Writer, pool, x, mapShape[2], mapShape[3], name + ".avgpool");
+        x = exporter.Writer.AddNode("Flatten", new[] { x }, name + ".flatten", NodeAttribute.Of("axis", 1L));
+        return exporter.Export(children["classifier"], x, name + ".classifier");
+    }
+
+    private static string ExportResNet(ModuleExporter exporter, ResNet network, string input, string name)
+    {
+        // Children come in torchvision's registration order: conv1, bn1, [maxpool], layer1…layer4, avgpool, fc.
+        // The stem's ReLU is functional (not a child), so it follows bn1 here.
+        string x = input;
+        foreach (var (childName, child) in network.named_children())
+        {
+            string childPath = $"{name}.{childName}";
+            x = childName switch
+            {
+                "bn1" => ActivationExporter.Relu(exporter.Writer, exporter.Export(child, x, childPath), name + ".relu"),
+                "avgpool" => exporter.Writer.AddNode("Flatten", new[] { exporter.Export(child, x, childPath) }, name + ".flatten", NodeAttribute.Of("axis", 1L)),
+                _ => exporter.Export(child, x, childPath),
+            };
+        }
+        return x;
+    }
+}

@@ -1,0 +1,136 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.Runtime;
+using MLExtensions.Core;
+using MLExtensions.Core.Native;
+using MLExtensions.Tests.Support;
+using MLExtensions.Tests.Text;
+using MLExtensions.Text;
+using TorchSharp;
+using Xunit;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace MLExtensions.Tests.Onnx;
+
+/// <summary>
+/// Text classifiers exported to ONNX match the TorchSharp transformer on real fine-food reviews: one review at a time
+/// (what the transformer does) and as one padded batch, which exercises the attention mask and masked mean pooling.
+/// </summary>
+public class TextExportTests
+{
+    private const float Tolerance = 1e-4f;
+    private readonly ITestOutputHelper _log;
+
+    public TextExportTests(ITestOutputHelper log) => _log = log;
+
+    /// <summary>all-MiniLM-L6-v2 weights with a fresh binary head, mean pooling.</summary>
+    internal static TextClassifierTransformer MiniLmClassifier(MLContext ml, IDataView data, int maxLength = 64)
+    {
+        TorchNativeLoader.EnsureLoaded();
+        var encoder = new BertEncoder(BertConfig.MiniLmL6);
+        MiniLmWeights.LoadInto(encoder);
+        var network = new TextClassifierNetwork(encoder, 1, TextPooling.Mean, 0.1, new Generator(7, CPU));
+        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", PredictionTask.BinaryClassification));
+        var tokenizer = new WordPieceTokenizer(MiniLmWeights.LoadVocabulary(), lowerCase: true);
+        return new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = maxLength }, tokenizer, new TextColumns("Text", null));
+    }
+
+    [Fact]
+    public void MiniLmClassifierMatchesOnRealReviewsOneByOneAndPadded()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(10).ToList());
+        var model = MiniLmClassifier(ml, data);
+        AssertEquivalent(ml, model, data, "MiniLM mean-pooled");
+    }
+
+    [Fact]
+    public void SmallSinusoidalClsEncoderWithTanhGeluMatches()
+    {
+        // A small encoder from scratch: sinusoidal positions, GELU's tanh form, CLS pooling, three classes.
+        TorchNativeLoader.EnsureLoaded();
+        var ml = new MLContext(seed: 2);
+        var rows = FineFoods.Rows(ml, "test.csv").Take(12).ToList();
+        var raw = ml.Data.LoadFromEnumerable(rows.Select((r, i) => new ThreeClassRow { Text = r.Text, Label = (i % 3).ToString() }));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
+        var vocabulary = MiniLmWeights.LoadVocabulary();
+        var config = BertConfig.Small(vocabulary.Count, layers: 2, hidden: 64, heads: 4);
+        config.HiddenActivation = "gelu_new";
+        var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(3, CPU)), 3, TextPooling.Cls, 0.1, new Generator(4, CPU));
+        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", PredictionTask.MulticlassClassification));
+        var model = new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = 48 },
+            new WordPieceTokenizer(vocabulary, lowerCase: true), new TextColumns("Text", null));
+        AssertEquivalent(ml, model, data, "small CLS");
+    }
+
+    private void AssertEquivalent(MLContext ml, TextClassifierTransformer model, IDataView data, string label)
+    {
+        using var temp = new TempDirectory();
+        string path = temp.File("text.onnx");
+        ml.Model.ExportToOnnx(model, data.Schema, path);
+
+        // The reference: ML.NET's output columns, computed by the TorchSharp transformer row by row.
+        var scored = model.Transform(data);
+        float[][] expected = model.Kind == PredictionTask.BinaryClassification
+            ? scored.GetColumn<float>("Probability").Select(p => new[] { p }).ToArray()
+            : scored.GetColumn<float[]>("Score").ToArray();
+        var texts = data.GetColumn<string>("Text").ToArray();
+        var tokens = texts.Select(t => model.Tokenizer.Encode(t, null, model.MaxLength)).ToArray();
+        Assert.True(tokens.Select(t => t.Length).Distinct().Count() > 1, "the reviews should have different lengths so the batch needs padding");
+
+        using var session = new InferenceSession(path);
+        Assert.Equal(new[] { -1, -1 }, session.InputMetadata[ "input_ids"].Dimensions);
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal(model.Tokenizer.Vocabulary, metadata["tokenizer.vocabulary"].Split('\n'));
+        Assert.Equal(model.MaxLength.ToString(), metadata["tokenizer.max_length"]);
+        Assert.Equal("true", metadata["tokenizer.lower_case"]);
+
+        var oneByOne = tokens.Select(t => Run(session, new[] { t }, model.Tokenizer.PadId)[0]).ToArray();
+        var padded = Run(session, tokens, model.Tokenizer.PadId);
+        float deltaSingle = OnnxTestData.MaxAbsDifference(expected, oneByOne);
+        float deltaPadded = OnnxTestData.MaxAbsDifference(expected, padded);
+        _log.WriteLine($"{label}: {texts.Length} reviews, {tokens.Min(t => t.Length)}–{tokens.Max(t => t.Length)} tokens: max |Δ| one by one = {deltaSingle:E2}, padded batch = {deltaPadded:E2}");
+        Assert.True(deltaSingle <= Tolerance, $"one by one: {deltaSingle}");
+        Assert.True(deltaPadded <= Tolerance, $"padded: {deltaPadded}");
+        Assert.True(expected.Select(r => r[0]).Distinct().Count() > 1, "the outputs do not depend on the text");
+    }
+
+    /// <summary>Runs the ONNX model on token sequences padded to the longest; returns the probabilities per row.</summary>
+    internal static float[][] Run(InferenceSession session, IReadOnlyList<TokenizedText> batch, int padId)
+    {
+        int n = batch.Count, length = batch.Max(t => t.Length);
+        var ids = new DenseTensor<long>(new[] { n, length });
+        var mask = new DenseTensor<long>(new[] { n, length });
+        var types = new DenseTensor<long>(new[] { n, length });
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < length; j++)
+            {
+                bool real = j < batch[i].Length;
+                ids[i, j] = real ? batch[i].Ids[j] : padId;
+                mask[i, j] = real ? 1 : 0;
+                types[i, j] = real ? batch[i].TypeIds[j] : 0;
+            }
+        }
+        using var results = session.Run(new[]
+        {
+            NamedOnnxValue.CreateFromTensor("input_ids", ids),
+            NamedOnnxValue.CreateFromTensor("attention_mask", mask),
+            NamedOnnxValue.CreateFromTensor("token_type_ids", types),
+        }, new[] { "probabilities" });
+        var output = results[0].AsTensor<float>();
+        int k = output.Dimensions[1];
+        var values = output.ToArray();
+        return Enumerable.Range(0, n).Select(i => values.AsSpan(i * k, k).ToArray()).ToArray();
+    }
+
+    private sealed class ThreeClassRow
+    {
+        public string Text { get; set; } = "";
+
+        public string Label { get; set; } = "";
+    }
+}
