@@ -71,4 +71,40 @@ public static class ModelOperationsCatalogExtensions
         steps[index] = OnnxNetworkTransformer.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
         return model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
     }
+
+    /// <summary>
+    /// Post-training quantization: exports the trained network of <paramref name="model"/> to ONNX, quantizes it (dynamic int8,
+    /// static int8 in QDQ form calibrated on <paramref name="calibrationData"/>, or float16; see <see cref="QuantizationOptions"/>)
+    /// and returns a model in which an ONNX Runtime-backed <see cref="OnnxNetworkTransformer"/> replaces the network, with the
+    /// same input and output columns. Save it with <c>mlContext.Model.Save</c>: the quantized ONNX model is stored in the zip.
+    /// </summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="model">One of the library's fitted networks, or a <c>TransformerChain</c> containing one (the last network is quantized).</param>
+    /// <param name="calibrationData">
+    /// Representative rows with the model's input columns (the first <see cref="QuantizationOptions.MaxCalibrationRows"/> are used):
+    /// static int8 calibrates its activation ranges on them, and every mode compares the quantized model with the float one on them
+    /// (with a <c>Label</c> column, accuracy before and after too). The comparison is logged and available through the overload with
+    /// a <see cref="QuantizationSummary"/>.
+    /// </param>
+    /// <param name="options">The quantization mode and its settings.</param>
+    /// <exception cref="ArgumentException">No network of this library in <paramref name="model"/>, or no calibration rows.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The calibration data lacks a column the network reads, or has the wrong type (named in the message).</exception>
+    /// <exception cref="InvalidOperationException">The network has nothing the chosen mode can quantize.</exception>
+    public static ITransformer Quantize(this ModelOperationsCatalog catalog, ITransformer model, IDataView calibrationData, QuantizationOptions options) =>
+        catalog.Quantize(model, calibrationData, options, out _);
+
+    /// <summary>As <see cref="Quantize(ModelOperationsCatalog, ITransformer, IDataView, QuantizationOptions)"/>, also returning what was done and how the models compare.</summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="model">One of the library's fitted networks, or a <c>TransformerChain</c> containing one.</param>
+    /// <param name="calibrationData">Representative rows with the model's input columns.</param>
+    /// <param name="options">The quantization mode and its settings.</param>
+    /// <param name="summary">File sizes before/after, nodes quantized, and the float-vs-quantized comparison on the calibration rows.</param>
+    public static ITransformer Quantize(this ModelOperationsCatalog catalog, ITransformer model, IDataView calibrationData, QuantizationOptions options,
+        out QuantizationSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var (quantized, result) = NetworkQuantization.Quantize(catalog.GetEnvironment(), model, calibrationData, options);
+        summary = result;
+        return quantized;
+    }
 }
