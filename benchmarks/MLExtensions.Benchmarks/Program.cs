@@ -12,6 +12,7 @@ IBenchmark[] benchmarks =
     new TextBenchmark(),
     new DistillationBenchmark(),
     new QuantizeBenchmark(),
+    new QuantizeModelsBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).
