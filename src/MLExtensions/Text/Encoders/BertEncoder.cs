@@ -46,7 +46,22 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     /// When set, <see cref="forward"/> keeps the embedding output and every layer's output in <see cref="LastHiddenStates"/>
     /// (for intermediate-layer distillation). Off for scoring.
     /// </summary>
-    internal bool RecordHiddenStates { get; set; }
+    internal bool RecordHiddenStates
+    {
+        get => _recordHiddenStates;
+        set
+        {
+            _recordHiddenStates = value;
+            if (value)
+                return;
+            // Free the recorded states now, on this thread, rather than leaving them to the finalizer.
+            foreach (var state in LastHiddenStates)
+                state.Dispose();
+            LastHiddenStates = Array.Empty<Tensor>();
+        }
+    }
+
+    private bool _recordHiddenStates;
 
     /// <summary>When set, every layer keeps its head-averaged attention probabilities (see <see cref="LastAttentions"/>). Off for scoring.</summary>
     internal bool RecordAttentions
@@ -240,7 +255,20 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     private sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
         /// <summary>When set, the head-averaged attention probabilities [N, L, L] of each pass are kept in <see cref="LastProbabilities"/>.</summary>
-        public bool RecordProbabilities { get; set; }
+        public bool RecordProbabilities
+        {
+            get => _recordProbabilities;
+            set
+            {
+                _recordProbabilities = value;
+                if (value)
+                    return;
+                LastProbabilities?.Dispose(); // freed on this thread, not by the finalizer
+                LastProbabilities = null;
+            }
+        }
+
+        private bool _recordProbabilities;
 
         /// <summary>Head-averaged attention probabilities of the last recording pass (outside every dispose scope; replaced by the next).</summary>
         public Tensor? LastProbabilities { get; private set; }
