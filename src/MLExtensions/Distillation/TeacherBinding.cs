@@ -11,7 +11,9 @@ namespace MLExtensions.Distillation;
 /// </summary>
 internal sealed class TeacherBinding
 {
-    private readonly int[]? _studentIndexOfTeacherClass;
+    // For each student class, the teacher's index of the same class; null when both orders agree.
+    private readonly long[]? _teacherIndexOfStudentClass;
+    private readonly float[] _scratch;
 
     private TeacherBinding(ITransformer transformer, PredictionTask kind, int outputCount, string scoreColumn, string? probabilityColumn,
         NetworkTransformerBase? network, IReadOnlyList<ITransformer> upstream, int[]? permutation)
@@ -23,7 +25,13 @@ internal sealed class TeacherBinding
         ProbabilityColumn = probabilityColumn;
         Network = network;
         Upstream = upstream;
-        _studentIndexOfTeacherClass = permutation;
+        if (permutation is not null)
+        {
+            _teacherIndexOfStudentClass = new long[permutation.Length];
+            for (int i = 0; i < permutation.Length; i++)
+                _teacherIndexOfStudentClass[permutation[i]] = i;
+        }
+        _scratch = new float[outputCount];
     }
 
     /// <summary>The teacher as given.</summary>
@@ -50,25 +58,22 @@ internal sealed class TeacherBinding
     /// <summary>Number of trainable values of the teacher's network, or null when the teacher is not a network of this library.</summary>
     public long? ParameterCount => Network?.Network.parameters().Sum(p => p.numel());
 
-    /// <summary>Puts one row's teacher outputs into the student's class order (in place).</summary>
+    /// <summary>Puts one row's teacher outputs into the student's class order (in place; one row at a time).</summary>
     public void Reorder(float[] values)
     {
-        if (_studentIndexOfTeacherClass is not { } map)
+        if (_teacherIndexOfStudentClass is not { } map)
             return;
-        var copy = (float[])values.Clone();
+        values.CopyTo(_scratch, 0);
         for (int i = 0; i < map.Length; i++)
-            values[map[i]] = copy[i];
+            values[i] = _scratch[map[i]];
     }
 
     /// <summary>Puts a batch of teacher logits [N, K] into the student's class order.</summary>
     public TorchSharp.torch.Tensor ToStudentOrder(TorchSharp.torch.Tensor logits)
     {
-        if (_studentIndexOfTeacherClass is not { } map)
+        if (_teacherIndexOfStudentClass is not { } map)
             return logits;
-        var teacherIndexOfStudentClass = new long[map.Length];
-        for (int i = 0; i < map.Length; i++)
-            teacherIndexOfStudentClass[map[i]] = i;
-        using var index = TorchSharp.torch.tensor(teacherIndexOfStudentClass, device: logits.device);
+        using var index = TorchSharp.torch.tensor(map, device: logits.device);
         return logits.index_select(1, index);
     }
 

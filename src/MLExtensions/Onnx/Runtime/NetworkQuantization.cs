@@ -45,7 +45,7 @@ internal static class NetworkQuantization
         ArgumentNullException.ThrowIfNull(calibrationData);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        TorchNativeLoader();
+        Core.Native.TorchNativeLoader.EnsureLoaded();
 
         var steps = ExportTarget.Steps(model).ToList();
         int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
@@ -78,8 +78,6 @@ internal static class NetworkQuantization
             channel.Info(MessageSensitivity.None, "Quantized the network: {0}.", summary);
         return (quantized, summary);
     }
-
-    private static void TorchNativeLoader() => Core.Native.TorchNativeLoader.EnsureLoaded();
 
     /// <summary>Up to <paramref name="limit"/> rows, each as one batch-of-one sample named like the ONNX inputs.</summary>
     private static List<CalibrationSample> ReadSamples(IDataView data, NetworkInputReader reader, int limit)
