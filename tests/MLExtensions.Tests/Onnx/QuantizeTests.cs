@@ -56,6 +56,20 @@ public class QuantizeTests
         ml.Model.Save(quantized, data.Schema, temp.File("quantized.zip"));
         var loaded = new MLContext().Model.Load(temp.File("quantized.zip"), out _);
         Assert.Equal(PredictionDump.Lines(quantized.Transform(data)), PredictionDump.Lines(loaded.Transform(data)));
+
+        // PredictionEngine on the reloaded quantized model gives the same label as the batch transform, row by row.
+        var engine = ml.Model.CreatePredictionEngine<WineRow, MulticlassPrediction>(loaded);
+        var rows = ml.Data.CreateEnumerable<WineRow>(data, reuseRowObject: false).Take(20).ToList();
+        var batch = loaded.Transform(ml.Data.LoadFromEnumerable(rows)).GetColumn<uint>("PredictedLabel").ToList();
+        Assert.Equal(batch, rows.Select(r => engine.Predict(r).PredictedLabel));
+    }
+
+    public sealed class WineRow
+    {
+        [VectorType(13)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        public float Label { get; set; }
     }
 
     [Fact]
