@@ -33,13 +33,18 @@ internal static class ActivationExporter
         return writer.AddNode("Mul", new[] { half, onePlus }, name);
     }
 
-    /// <summary>Exact GELU: x · ½ · (1 + erf(x / √2)).</summary>
+    /// <summary>Exact GELU: (x · (1 + erf(x / √2))) · ½.</summary>
+    /// <remarks>
+    /// Written in exactly this order (Div → Erf → Add → Mul by x → Mul by ½), the form PyTorch's exporter produces, because
+    /// ONNX Runtime's graph optimizer recognises it and replaces the five nodes by one Gelu kernel (BiasGelu when a bias
+    /// Add precedes it); a mathematically equal arrangement such as Mul by 1/√2 is left as five separate kernels.
+    /// </remarks>
     public static string Gelu(IOnnxGraphWriter writer, string input, string name)
     {
-        string scaled = writer.AddNode("Mul", new[] { input, writer.AddScalar(name + ".inv_sqrt2", (float)(1 / Math.Sqrt(2))) }, name + ".scaled");
+        string scaled = writer.AddNode("Div", new[] { input, writer.AddScalar(name + ".sqrt2", (float)Math.Sqrt(2)) }, name + ".scaled");
         string erf = writer.AddNode("Erf", new[] { scaled }, name + ".erf");
         string onePlus = writer.AddNode("Add", new[] { erf, writer.AddScalar(name + ".one", 1f) }, name + ".one_plus");
-        string half = writer.AddNode("Mul", new[] { input, writer.AddScalar(name + ".half", 0.5f) }, name + ".half_x");
-        return writer.AddNode("Mul", new[] { half, onePlus }, name);
+        string product = writer.AddNode("Mul", new[] { input, onePlus }, name + ".x_one_plus");
+        return writer.AddNode("Mul", new[] { product, writer.AddScalar(name + ".half", 0.5f) }, name);
     }
 }
