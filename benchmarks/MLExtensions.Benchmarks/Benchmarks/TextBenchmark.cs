@@ -70,8 +70,7 @@ internal sealed class TextBenchmark : IBenchmark
                 MaxLength = arguments.Int("max-length", 256),
                 BatchSize = 16,
                 ProgressInterval = 25,
-                ValidationFraction = arguments.String("validation-fraction") is string fraction
-                    ? double.Parse(fraction, System.Globalization.CultureInfo.InvariantCulture) : 0,
+                ValidationFraction = arguments.OptionalNonNegativeDouble("validation-fraction") ?? 0,
                 Pooling = arguments.Enum("pooling", TextPooling.Mean),
             };
             options.Optimizer.LearningRate = arguments.OptionalPositiveDouble("learning-rate") ?? 5e-5;

@@ -67,7 +67,7 @@ internal sealed class VisionBenchmark : IBenchmark
             // rate reaches its floor as the budget ends; the budget still stops training if the machine is slower.
             int cnnEpochs = arguments.Int("cnn-epochs", 10, minimum: 0);
             string augmentation = arguments.String("cnn-augmentation") ?? "none";
-            double? dropout = arguments.String("cnn-dropout") is string p ? double.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : null;
+            double? dropout = arguments.OptionalNonNegativeDouble("cnn-dropout");
             double learningRate = arguments.OptionalPositiveDouble("cnn-learning-rate") ?? 3e-3;
             output.WriteLine($"  DefaultCnn: {(cnnEpochs > 0 ? $"cosine schedule over {cnnEpochs} epochs" : "constant rate")}, augmentation {augmentation}, " +
                 $"dropout {dropout?.ToString() ?? "default"}, learning rate {learningRate}");

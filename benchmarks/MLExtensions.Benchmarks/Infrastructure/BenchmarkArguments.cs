@@ -76,6 +76,17 @@ internal sealed class BenchmarkArguments
         return value;
     }
 
+    /// <summary>The value of <paramref name="name"/> as a number ≥ 0, or null when absent.</summary>
+    /// <exception cref="ArgumentException">The value is not such a number.</exception>
+    public double? OptionalNonNegativeDouble(string name)
+    {
+        if (String(name) is not string text)
+            return null;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value >= 0))
+            throw new ArgumentException($"Option '--{name}' must be a number ≥ 0; found '{text}'.");
+        return value;
+    }
+
     /// <summary>The value of <paramref name="name"/> parsed as enum <typeparamref name="TEnum"/> (case-insensitive), or <paramref name="fallback"/>.</summary>
     /// <exception cref="ArgumentException">The value is not one of the enum's names.</exception>
     public TEnum Enum<TEnum>(string name, TEnum fallback) where TEnum : struct, System.Enum
