@@ -67,7 +67,8 @@ public static class ModelOperationsCatalogExtensions
         if (index < 0)
             throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks, or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
         var network = (NetworkTransformerBase)steps[index];
-        var onnx = ExportedNetwork.Build(network).ToByteArray();
+        // Only ONNX Runtime will run this graph, so it may use ONNX Runtime's fused operators (e.g. MultiHeadAttention).
+        var onnx = ExportedNetwork.Build(network, targetsOnnxRuntime: true).ToByteArray();
         steps[index] = OnnxNetworkTransformer.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
         return model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
     }

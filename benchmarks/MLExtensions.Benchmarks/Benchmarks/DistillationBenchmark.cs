@@ -32,17 +32,21 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("student-epochs", "N", "text student epochs (default 8)"),
         new("student-width", "N", "text student width (default 128)"),
         new("student-layers", "N", "text student layers (default 2)"),
+        new("student-embedding-rank", "N", "text student word-embedding rank, 0 = full width (default 0; e.g. 24 with --student-width 384 keeps a fifth of MiniLM's parameters)"),
         new("student-lr", "x", "text student learning rate (default 1e-3)"),
         new("variants", "list", "text students to train, comma-separated: labels, logits, full (default all three)"),
         new("image-teacher-epochs", "N", "ResNet-20 teacher epochs (default 6)"),
         new("image-student-epochs", "N", "LeNet-5 student epochs (default 6)"),
         new("train-limit", "N", "use only the first N training rows (smoke runs)"),
         new("seed", "N", "seed (default 1)"),
+        new("threads", "N", "torch threads (default: all processors; 1 lets two accuracy runs share the machine, but their latencies are then not comparable)"),
     };
 
     public int Run(BenchmarkArguments arguments, TextWriter output)
     {
         MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
+        if (arguments.OptionalInt("threads") is int threads)
+            TorchSharp.torch.set_num_threads(threads);
         string part = arguments.String("part") ?? "text";
         output.WriteLine("Benchmark distill: knowledge distillation through ML.NET pipelines");
         output.WriteLine($"  Torch: {TorchSharp.torch.get_num_threads()} threads; {Environment.ProcessorCount} processors");
@@ -89,14 +93,15 @@ internal sealed class DistillationBenchmark : IBenchmark
         output.WriteLine($"  teacher: test accuracy {teacherAccuracy:P2}, {teacherParameters:N0} parameters, median latency {teacherLatency:F2} ms");
         output.WriteLine();
 
-        int width = arguments.Int("student-width", 128), layers = arguments.Int("student-layers", 2);
+        int width = arguments.Int("student-width", 128), layers = arguments.Int("student-layers", 2), rank = arguments.Int("student-embedding-rank", 0);
+        string shape = $"{layers} × {width}" + (rank > 0 ? $", word rank {rank}" : "");
         TextClassifierOptions Student() => new()
         {
             Encoder = TextEncoderSource.Scratch,
             ScratchConfig = new BertConfig
             {
                 Layers = layers, HiddenSize = width, Heads = Math.Max(1, width / 32), IntermediateSize = 4 * width, MaxPositions = 512,
-                PositionEncoding = PositionEncoding.Learned,
+                PositionEncoding = PositionEncoding.Learned, WordEmbeddingRank = rank,
             },
             MaxLength = 128,
             BatchSize = 32,
@@ -120,15 +125,15 @@ internal sealed class DistillationBenchmark : IBenchmark
             switch (variant)
             {
                 case "labels":
-                    name = $"Student {layers} × {width}, labels only";
+                    name = $"Student {shape}, labels only";
                     model = ml.BinaryClassification.Trainers.TextClassifier(Student()).Fit(train);
                     break;
                 case "logits":
-                    name = $"Student {layers} × {width}, distilled (logits, T = 2)";
+                    name = $"Student {shape}, distilled (logits, T = 2)";
                     model = ml.BinaryClassification.Trainers.Distill(teacher, new DistillationOptions { Student = Student(), Temperature = 2, Alpha = 0.7 }).Fit(train);
                     break;
                 case "full":
-                    name = $"Student {layers} × {width}, distilled (logits + hidden states + init + token augmentation)";
+                    name = $"Student {shape}, distilled (logits + hidden states + init + token augmentation)";
                     var options = new DistillationOptions
                     {
                         Student = Student(),

@@ -32,6 +32,7 @@ internal sealed class VisionBenchmark : IBenchmark
         new("threads", "N", "torch threads (default: all processors)"),
         new("resnet-minutes", "N", "training budget of ResNet-20 (default 60)"),
         new("resnet-epochs", "N", "epochs of ResNet-20's cosine schedule, chosen to end inside the budget (default 35)"),
+        new("resnet-validation-fraction", "X", "share of the training images ResNet-20 holds out to pick its best epoch; 0 trains on all 60,000 and keeps the last epoch (default 0.05)"),
         new("resnet-optimizer", "name", "ResNet-20 optimizer: sgd (momentum 0.9, Nesterov, learning rate 0.1, weight decay 5e-4) or adamw (1e-3, 1e-4) (default sgd)"),
         new("train-limit", "N", "use only the first N training images (smoke runs)"),
         new("lowdata-size", "N", "input side for the low-data ResNet-18 runs (default 112; 224 is the weights' native size)"),
@@ -100,10 +101,12 @@ internal sealed class VisionBenchmark : IBenchmark
             double minutes = arguments.OptionalPositiveDouble("resnet-minutes") ?? 60;
             int resnetEpochs = arguments.Int("resnet-epochs", 35);
             string optimizer = arguments.String("resnet-optimizer") ?? "sgd";
-            output.WriteLine($"  ResNet-20: cosine schedule over {resnetEpochs} epochs, {optimizer}, augmentation crop-flip");
+            double validation = arguments.OptionalNonNegativeDouble("resnet-validation-fraction") ?? 0.05;
+            output.WriteLine($"  ResNet-20: cosine schedule over {resnetEpochs} epochs, {optimizer}, augmentation crop-flip, validation fraction {validation}");
             var (_, accuracy, elapsed, epochs) = TrainImageClassifier(ml, trainView, testView, ImageArchitecture.ResNet20, minutes, seed, output, o =>
             {
                 o.Epochs = resnetEpochs;
+                o.ValidationFraction = validation;
                 o.LearningRateSchedule.Kind = LearningRateScheduleKind.WarmupCosine;
                 o.LearningRateSchedule.WarmupFraction = 1.0 / resnetEpochs; // one epoch of warm-up for the high SGD rate
                 o.LearningRateSchedule.MinimumFactor = 0;

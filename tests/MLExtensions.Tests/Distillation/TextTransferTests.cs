@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLExtensions.Distillation;
 using MLExtensions.Tests.Text;
 using MLExtensions.Text;
@@ -85,6 +86,42 @@ public class TextTransferTests
             Assert.True(s.allclose(t, rtol: 0, atol: 1e-6), suffix);
         }
         Assert.True(studentState["encoder.embeddings.word_embeddings.weight"].allclose(teacherState["encoder.embeddings.word_embeddings.weight"], rtol: 0, atol: 1e-6));
+    }
+
+    [Fact]
+    public void LowRankStudentStartsFromTheTeachersBestLowRankEmbeddingsAndSurvivesSaveLoad()
+    {
+        var (ml, train, test, teacher) = Setup();
+        const int rank = 8;
+        var studentOptions = Tiny(layers: 1, hidden: 32, epochs: 1, learningRate: 1e-12); // ~0: the student stays where initialisation put it
+        studentOptions.ScratchConfig!.WordEmbeddingRank = rank;
+        var options = new DistillationOptions { Student = studentOptions, Text = { InitializeFromTeacher = true } };
+
+        var student = (TextClassifierTransformer)ml.BinaryClassification.Trainers.Distill(teacher, options).Fit(train);
+
+        var studentState = student.Classifier.state_dict();
+        var table = studentState["encoder.embeddings.word_embeddings.weight"];
+        Assert.Equal(new long[] { TinyText.Vocabulary.Count, rank }, table.shape);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var widened = table.matmul(studentState["encoder.embeddings.word_projection.weight"].t()) + studentState["encoder.embeddings.word_projection.bias"];
+        // Reference: the rank-8 truncated SVD of the teacher's centred table (Eckart–Young), computed independently of the eigen-decomposition the initialisation uses.
+        var teacherTable = teacher.Classifier.state_dict()["encoder.embeddings.word_embeddings.weight"].to(TorchSharp.torch.ScalarType.Float64);
+        var mean = teacherTable.mean(new long[] { 0 }, keepdim: true);
+        var (u, singular, vT) = TorchSharp.torch.linalg.svd(teacherTable - mean, fullMatrices: false);
+        var best = u.narrow(1, 0, rank).matmul(TorchSharp.torch.diag(singular.narrow(0, 0, rank))).matmul(vT.narrow(0, 0, rank)) + mean;
+        double error = (widened.to(TorchSharp.torch.ScalarType.Float64) - best).abs().max().item<double>();
+        double spread = (teacherTable - best).abs().max().item<double>();
+        _output.WriteLine($"max |student − best rank-{rank}| = {error:E2}; the approximation itself differs from the teacher by up to {spread:E2}");
+        Assert.True(error <= 1e-5, $"error {error}");
+        Assert.True(spread > 1e-3, "the teacher's table should not already be of rank 8, or the test shows nothing");
+
+        // The low-rank student is an ordinary text classifier: it saves and loads with its rank.
+        using var stream = new MemoryStream();
+        ml.Model.Save(student, train.Schema, stream);
+        stream.Position = 0;
+        var loaded = (TextClassifierTransformer)ml.Model.Load(stream, out _);
+        Assert.Equal(rank, loaded.Classifier.Encoder.Config.WordEmbeddingRank);
+        Assert.Equal(student.Transform(test).GetColumn<float>("Score").ToArray(), loaded.Transform(test).GetColumn<float>("Score").ToArray());
     }
 
     [Theory]

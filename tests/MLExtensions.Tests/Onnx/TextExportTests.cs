@@ -5,6 +5,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 using Microsoft.ML.Runtime;
 using MLExtensions.Core;
 using MLExtensions.Core.Native;
+using MLExtensions.Onnx;
 using MLExtensions.Tests.Support;
 using MLExtensions.Tests.Text;
 using MLExtensions.Text;
@@ -17,7 +18,8 @@ namespace MLExtensions.Tests.Onnx;
 
 /// <summary>
 /// Text classifiers exported to ONNX match the TorchSharp transformer on real fine-food reviews: one review at a time
-/// (what the transformer does) and as one padded batch, which exercises the attention mask and masked mean pooling.
+/// (what the transformer does) and as one padded batch, which exercises the attention mask and masked mean pooling —
+/// both the portable file of ExportToOnnx and the graph with ONNX Runtime's fused attention that ToOnnxRuntime runs.
 /// </summary>
 public class TextExportTests
 {
@@ -67,6 +69,23 @@ public class TextExportTests
     }
 
     [Fact]
+    public void LowRankWordEmbeddingsMatch()
+    {
+        // A factorized word-embedding table (BertConfig.WordEmbeddingRank) exports as Gather then the widening MatMul + Add.
+        TorchNativeLoader.EnsureLoaded();
+        var ml = new MLContext(seed: 4);
+        var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(6).ToList());
+        var vocabulary = MiniLmWeights.LoadVocabulary();
+        var config = BertConfig.Small(vocabulary.Count, layers: 1, hidden: 32, heads: 2);
+        config.WordEmbeddingRank = 8;
+        var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(8, CPU)), 1, TextPooling.Mean, 0.1, new Generator(9, CPU));
+        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", PredictionTask.BinaryClassification));
+        var model = new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = 40 },
+            new WordPieceTokenizer(vocabulary, lowerCase: true), new TextColumns("Text", null));
+        AssertEquivalent(ml, model, data, "low-rank words");
+    }
+
+    [Fact]
     public void ExactGeluIsFusedByOnnxRuntimesOptimizer()
     {
         // GELU written as Div → Erf → Add → Mul → Mul lets ONNX Runtime replace it by one BiasGelu kernel; the int8
@@ -103,31 +122,43 @@ public class TextExportTests
         using var temp = new TempDirectory();
         string path = temp.File("text.onnx");
         ml.Model.ExportToOnnx(model, data.Schema, path);
+        byte[] portable = File.ReadAllBytes(path);
+        // ToOnnxRuntime (and Quantize) build the graph for ONNX Runtime alone, with its fused attention operator.
+        byte[] fused = ((OnnxNetworkTransformer)ml.Model.ToOnnxRuntime(model)).GetOnnxModel();
+        var portableNodes = global::Onnx.ModelProto.Parser.ParseFrom(portable).Graph.Node;
+        Assert.All(portableNodes, n => Assert.Equal("", n.Domain));
+        var fusedNodes = global::Onnx.ModelProto.Parser.ParseFrom(fused).Graph.Node;
+        Assert.Equal(model.Classifier.Encoder.Config.Layers, fusedNodes.Count(n => n is { OpType: "MultiHeadAttention", Domain: "com.microsoft" }));
+        Assert.DoesNotContain(fusedNodes, n => n.OpType is "Softmax" or "Transpose" && n.Output[0].Contains(".attention", StringComparison.Ordinal));
+        Assert.Contains(portableNodes, n => n.OpType is "Softmax" && n.Output[0].Contains(".attention", StringComparison.Ordinal));
 
         // The reference: ML.NET's output columns, computed by the TorchSharp transformer row by row.
         var scored = model.Transform(data);
         float[][] expected = model.Kind == PredictionTask.BinaryClassification
             ? scored.GetColumn<float>("Probability").Select(p => new[] { p }).ToArray()
             : scored.GetColumn<float[]>("Score").ToArray();
+        Assert.True(expected.Select(r => r[0]).Distinct().Count() > 1, "the outputs do not depend on the text");
         var texts = data.GetColumn<string>("Text").ToArray();
         var tokens = texts.Select(t => model.Tokenizer.Encode(t, null, model.MaxLength)).ToArray();
         Assert.True(tokens.Select(t => t.Length).Distinct().Count() > 1, "the reviews should have different lengths so the batch needs padding");
 
-        using var session = new InferenceSession(path);
-        Assert.Equal(new[] { -1, -1 }, session.InputMetadata[ "input_ids"].Dimensions);
-        var metadata = session.ModelMetadata.CustomMetadataMap;
-        Assert.Equal(model.Tokenizer.Vocabulary, metadata["tokenizer.vocabulary"].Split('\n'));
-        Assert.Equal(model.MaxLength.ToString(), metadata["tokenizer.max_length"]);
-        Assert.Equal("true", metadata["tokenizer.lower_case"]);
+        foreach (var (form, bytes) in new[] { ("portable", portable), ("fused attention", fused) })
+        {
+            using var session = new InferenceSession(bytes);
+            Assert.Equal(new[] { -1, -1 }, session.InputMetadata["input_ids"].Dimensions);
+            var metadata = session.ModelMetadata.CustomMetadataMap;
+            Assert.Equal(model.Tokenizer.Vocabulary, metadata["tokenizer.vocabulary"].Split('\n'));
+            Assert.Equal(model.MaxLength.ToString(), metadata["tokenizer.max_length"]);
+            Assert.Equal("true", metadata["tokenizer.lower_case"]);
 
-        var oneByOne = tokens.Select(t => Run(session, new[] { t }, model.Tokenizer.PadId)[0]).ToArray();
-        var padded = Run(session, tokens, model.Tokenizer.PadId);
-        float deltaSingle = OnnxTestData.MaxAbsDifference(expected, oneByOne);
-        float deltaPadded = OnnxTestData.MaxAbsDifference(expected, padded);
-        _log.WriteLine($"{label}: {texts.Length} reviews, {tokens.Min(t => t.Length)}–{tokens.Max(t => t.Length)} tokens: max |Δ| one by one = {deltaSingle:E2}, padded batch = {deltaPadded:E2}");
-        Assert.True(deltaSingle <= Tolerance, $"one by one: {deltaSingle}");
-        Assert.True(deltaPadded <= Tolerance, $"padded: {deltaPadded}");
-        Assert.True(expected.Select(r => r[0]).Distinct().Count() > 1, "the outputs do not depend on the text");
+            var oneByOne = tokens.Select(t => Run(session, new[] { t }, model.Tokenizer.PadId)[0]).ToArray();
+            var padded = Run(session, tokens, model.Tokenizer.PadId);
+            float deltaSingle = OnnxTestData.MaxAbsDifference(expected, oneByOne);
+            float deltaPadded = OnnxTestData.MaxAbsDifference(expected, padded);
+            _log.WriteLine($"{label}, {form}: {texts.Length} reviews, {tokens.Min(t => t.Length)}–{tokens.Max(t => t.Length)} tokens: max |Δ| one by one = {deltaSingle:E2}, padded batch = {deltaPadded:E2}");
+            Assert.True(deltaSingle <= Tolerance, $"{form}, one by one: {deltaSingle}");
+            Assert.True(deltaPadded <= Tolerance, $"{form}, padded: {deltaPadded}");
+        }
     }
 
     /// <summary>Runs the ONNX model on token sequences padded to the longest; returns the probabilities per row.</summary>

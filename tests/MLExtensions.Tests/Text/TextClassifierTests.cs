@@ -95,6 +95,11 @@ public class TextClassifierTests
         tooLong.MaxLength = 100;
         var e4 = Assert.Throws<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.TextClassifier(tooLong).Fit(data));
         Assert.Contains("MaxLength 100 exceeds the encoder's 64 positions.", e4.Message);
+
+        var wideRank = Options();
+        wideRank.ScratchConfig!.WordEmbeddingRank = 32;
+        var e5 = Assert.Throws<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.TextClassifier(wideRank).Fit(data));
+        Assert.StartsWith("word_embedding_rank must be 0 (full width) or between 1 and hidden_size − 1 = 31; found 32.", e5.Message);
     }
 
     public sealed class NamedRow

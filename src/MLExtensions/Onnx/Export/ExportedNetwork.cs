@@ -33,11 +33,17 @@ internal static class ExportedNetwork
     public const string ProbabilitiesName = "probabilities";
 
     /// <summary>Builds the ONNX model of <paramref name="transformer"/>.</summary>
+    /// <param name="transformer">The fitted network.</param>
+    /// <param name="targetsOnnxRuntime">
+    /// True when the model will only run on ONNX Runtime (<c>ToOnnxRuntime</c>, <c>Quantize</c>): exporters may then use its
+    /// fused contrib operators (the text encoder's attention becomes one MultiHeadAttention node per layer). False writes
+    /// only standard ONNX operators, for files other runtimes may read.
+    /// </param>
     /// <exception cref="NotSupportedException">The network (or a layer in it) cannot be exported.</exception>
-    public static ModelProto Build(NetworkTransformerBase transformer)
+    public static ModelProto Build(NetworkTransformerBase transformer, bool targetsOnnxRuntime = false)
     {
         var input = NetworkInput.Of(transformer);
-        var writer = new ProtoGraphWriter(OpsetVersion, transformer.GetType().Name);
+        var writer = new ProtoGraphWriter(OpsetVersion, transformer.GetType().Name, targetsOnnxRuntime);
         foreach (var graphInput in input.Inputs)
             writer.Graph.Input.Add(ValueInfo(writer.Reserve(graphInput.Name), graphInput.ElementType, graphInput.Dims));
 
@@ -68,6 +74,8 @@ internal static class ExportedNetwork
             DocString = $"{transformer.GetType().Name} exported by MLExtensions.",
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
+        if (writer.UsesOnnxRuntimeDomain)
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = ProtoGraphWriter.OnnxRuntimeDomain, Version = 1 });
         foreach (var (key, value) in Metadata(transformer, input))
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return model;

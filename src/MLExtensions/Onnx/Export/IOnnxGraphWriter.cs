@@ -18,4 +18,15 @@ internal interface IOnnxGraphWriter
 
     /// <summary>Adds a node with one output and returns the output's (unique) name.</summary>
     string AddNode(string opType, IReadOnlyList<string> inputs, string outputHint, params NodeAttribute[] attributes);
+
+    /// <summary>
+    /// True when the graph will only ever run on ONNX Runtime (<c>ToOnnxRuntime</c>, <c>Quantize</c>), so exporters may use
+    /// its fused contrib operators (domain <c>com.microsoft</c>) instead of portable decompositions. False for files
+    /// other runtimes may read (<c>ExportToOnnx</c>, <c>ConvertToOnnx</c>).
+    /// </summary>
+    bool TargetsOnnxRuntime { get; }
+
+    /// <summary>Adds a node of ONNX Runtime's contrib domain (<c>com.microsoft</c>); only allowed when <see cref="TargetsOnnxRuntime"/>.</summary>
+    /// <exception cref="InvalidOperationException">The graph is meant to stay portable.</exception>
+    string AddOnnxRuntimeNode(string opType, IReadOnlyList<string> inputs, string outputHint, params NodeAttribute[] attributes);
 }

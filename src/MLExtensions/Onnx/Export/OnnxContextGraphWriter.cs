@@ -50,6 +50,12 @@ internal sealed class OnnxContextGraphWriter : IOnnxGraphWriter
     public string AddInitializer(string nameHint, long[] values, long[] dims) =>
         dims.Length == 0 ? _ctx.AddInitializer(values[0], Prefix + nameHint) : _ctx.AddInitializer(values, dims, Prefix + nameHint);
 
+    /// <summary>Always false: a converted pipeline is a portable ONNX file.</summary>
+    public bool TargetsOnnxRuntime => false;
+
+    public string AddOnnxRuntimeNode(string opType, IReadOnlyList<string> inputs, string outputHint, params NodeAttribute[] attributes) =>
+        throw new InvalidOperationException($"ConvertToOnnx writes portable ONNX; ONNX Runtime's contrib operator {opType} cannot be used there.");
+
     public string AddNode(string opType, IReadOnlyList<string> inputs, string outputHint, params NodeAttribute[] attributes)
     {
         string output = _ctx.AddIntermediateVariable(null!, Prefix + outputHint, skip: true);

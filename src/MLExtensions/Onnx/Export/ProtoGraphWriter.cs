@@ -8,9 +8,13 @@ internal sealed class ProtoGraphWriter : IOnnxGraphWriter
 {
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
 
-    public ProtoGraphWriter(int opsetVersion, string graphName)
+    /// <summary>ONNX Runtime's contrib operator domain.</summary>
+    public const string OnnxRuntimeDomain = "com.microsoft";
+
+    public ProtoGraphWriter(int opsetVersion, string graphName, bool targetsOnnxRuntime = false)
     {
         OpsetVersion = opsetVersion;
+        TargetsOnnxRuntime = targetsOnnxRuntime;
         Graph = new GraphProto { Name = graphName };
     }
 
@@ -18,6 +22,11 @@ internal sealed class ProtoGraphWriter : IOnnxGraphWriter
     public GraphProto Graph { get; }
 
     public int OpsetVersion { get; }
+
+    public bool TargetsOnnxRuntime { get; }
+
+    /// <summary>Whether a contrib node was added, so the model must import the <see cref="OnnxRuntimeDomain"/> opset.</summary>
+    public bool UsesOnnxRuntimeDomain { get; private set; }
 
     /// <summary>Reserves <paramref name="name"/> exactly (graph inputs and outputs have fixed public names).</summary>
     public string Reserve(string name)
@@ -64,8 +73,18 @@ internal sealed class ProtoGraphWriter : IOnnxGraphWriter
         return output;
     }
 
+    public string AddOnnxRuntimeNode(string opType, IReadOnlyList<string> inputs, string outputHint, params NodeAttribute[] attributes)
+    {
+        if (!TargetsOnnxRuntime)
+            throw new InvalidOperationException($"This graph is written as portable ONNX; ONNX Runtime's contrib operator {opType} cannot be used in it.");
+        string output = UniqueName(outputHint);
+        AddNodeWithOutput(opType, inputs, output, attributes).Domain = OnnxRuntimeDomain;
+        UsesOnnxRuntimeDomain = true;
+        return output;
+    }
+
     /// <summary>Adds a node whose output name is already reserved (a graph output).</summary>
-    public void AddNodeWithOutput(string opType, IReadOnlyList<string> inputs, string output, params NodeAttribute[] attributes)
+    public NodeProto AddNodeWithOutput(string opType, IReadOnlyList<string> inputs, string output, params NodeAttribute[] attributes)
     {
         var node = new NodeProto { OpType = opType, Name = UniqueName(opType + "_" + output) };
         node.Input.Add(inputs);
@@ -73,6 +92,7 @@ internal sealed class ProtoGraphWriter : IOnnxGraphWriter
         foreach (var a in attributes)
             node.Attribute.Add(ToProto(a));
         Graph.Node.Add(node);
+        return node;
     }
 
     private TensorProto NewTensor(string nameHint, TensorProto.Types.DataType type, long[] dims)

@@ -68,7 +68,8 @@ internal static class NetworkQuantization
         if (samples.Count == 0)
             throw new ArgumentException("The calibration data has no rows; quantization needs at least one row to calibrate and check the quantized model.", nameof(calibrationData));
 
-        var floatModel = ExportedNetwork.Build(network).ToByteArray();
+        // The quantized model runs only on ONNX Runtime, so the export may use its fused operators (as ToOnnxRuntime's float model does).
+        var floatModel = ExportedNetwork.Build(network, targetsOnnxRuntime: true).ToByteArray();
         var result = OnnxQuantizer.Quantize(floatModel, options, samples);
         steps[index] = OnnxNetworkTransformer.Create(env, network, result.Model);
         var quantized = model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());

@@ -66,6 +66,16 @@ public sealed class BertConfig
     [JsonPropertyName("do_lower_case")]
     public bool LowerCase { get; set; } = true;
 
+    /// <summary>
+    /// Rank of the word embeddings: 0 (the default, and what checkpoints use) gives each word piece a
+    /// <see cref="HiddenSize"/>-wide vector; a value r below <see cref="HiddenSize"/> stores r numbers per word piece plus a
+    /// shared r → hidden linear map (as ALBERT factorizes its embeddings). With a 30,522-word vocabulary the table is most of
+    /// a small encoder's parameters, so this is how a small student stays wide: e.g. 2 layers × 384 with rank 24 have about a
+    /// fifth of MiniLM's parameters, and can start from MiniLM's layers and the best rank-24 approximation of its embeddings.
+    /// </summary>
+    [JsonPropertyName("word_embedding_rank")]
+    public int WordEmbeddingRank { get; set; }
+
     /// <summary>Position encoding. Checkpoints use <see cref="PositionEncoding.Learned"/>.</summary>
     [JsonPropertyName("position_encoding")]
     public PositionEncoding PositionEncoding { get; set; } = PositionEncoding.Learned;
@@ -82,6 +92,8 @@ public sealed class BertConfig
         Core.Check.Positive(TypeVocabSize, "type_vocab_size");
         if (HiddenSize % Heads != 0)
             throw new ArgumentOutOfRangeException("num_attention_heads", Heads, $"hidden_size {HiddenSize} must be divisible by num_attention_heads {Heads}.");
+        if (WordEmbeddingRank < 0 || WordEmbeddingRank >= HiddenSize)
+            throw new ArgumentOutOfRangeException("word_embedding_rank", WordEmbeddingRank, $"word_embedding_rank must be 0 (full width) or between 1 and hidden_size − 1 = {HiddenSize - 1}; found {WordEmbeddingRank}.");
         if (HiddenActivation is not ("gelu" or "relu" or "gelu_new"))
             throw new ArgumentOutOfRangeException("hidden_act", HiddenActivation, $"hidden_act must be gelu, gelu_new or relu; found '{HiddenActivation}'.");
     }

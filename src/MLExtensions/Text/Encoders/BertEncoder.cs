@@ -118,6 +118,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     {
 #pragma warning disable IDE1006
         private readonly Embedding word_embeddings;
+        private readonly Linear? word_projection;
         private readonly Embedding? position_embeddings;
         private readonly Embedding token_type_embeddings;
         private readonly LayerNorm LayerNorm;
@@ -127,7 +128,11 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
 
         public BertEmbeddings(BertConfig c, Generator g) : base(nameof(BertEmbeddings))
         {
-            word_embeddings = nn.Embedding(c.VocabSize, c.HiddenSize);
+            // A low-rank table is widened by a shared linear map (BertConfig.WordEmbeddingRank).
+            int rank = c.WordEmbeddingRank > 0 ? c.WordEmbeddingRank : c.HiddenSize;
+            word_embeddings = nn.Embedding(c.VocabSize, rank);
+            if (rank < c.HiddenSize)
+                word_projection = nn.Linear(rank, c.HiddenSize);
             token_type_embeddings = nn.Embedding(c.TypeVocabSize, c.HiddenSize);
             if (c.PositionEncoding == PositionEncoding.Learned)
                 position_embeddings = nn.Embedding(c.MaxPositions, c.HiddenSize);
@@ -152,7 +157,10 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var positions = position_embeddings is not null
                 ? position_embeddings.call(torch.arange(length, ScalarType.Int64, ids.device).unsqueeze(0))
                 : sinusoid!.narrow(0, 0, length).unsqueeze(0).to(ids.device);
-            var x = word_embeddings.call(ids) + positions + token_type_embeddings.call(types);
+            var words = word_embeddings.call(ids);
+            if (word_projection is not null)
+                words = word_projection.call(words);
+            var x = words + positions + token_type_embeddings.call(types);
             return dropout.call(LayerNorm.call(x)).MoveToOuterDisposeScope();
         }
 

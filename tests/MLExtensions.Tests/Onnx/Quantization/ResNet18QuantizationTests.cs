@@ -117,15 +117,9 @@ public class ResNet18QuantizationTests : IClassFixture<ResNet18QuantizationFixtu
             "static-percentile" => _model.StaticPercentile,
             _ => _model.Float16,
         };
-        var features = _model.Features(result.Model);
-        var cosines = _model.FloatFeatures.Zip(features, RealModelMetrics.Cosine).ToList();
-        double agreement = RealModelMetrics.NearestNeighbourAgreement(_model.FloatFeatures, features);
-        _output.WriteLine($"{variant}: cosine min {cosines.Min():F5}, mean {cosines.Average():F5}; nearest-neighbour agreement {agreement:P0}");
-        _output.WriteLine(result.Report.ToString());
-        Assert.True(cosines.Min() >= minCosine, $"min cosine {cosines.Min():F5} < {minCosine}");
         // Fashion-MNIST items of one class are near-ties for "nearest other image", so one flip in eight is allowed.
-        Assert.True(agreement >= 6.0 / 8, $"nearest-neighbour agreement {agreement:P0}");
-        Assert.True(RealModelMetrics.Cosine(_model.FloatFeatures[0], _model.FloatFeatures[1]) < 0.99, "two different images should not look identical");
+        RealModelMetrics.AssertFollows(_model.FloatFeatures, _model.Features(result.Model), result.Report, _output, variant,
+            minCosine, meanCosine: minCosine, minAgreement: 6.0 / 8, distinctCosine: 0.99);
     }
 
     [Fact]

@@ -7,9 +7,10 @@ namespace MLExtensions.Onnx.Export;
 
 /// <summary>
 /// The BERT-family encoder (<see cref="BertEncoder"/>): embeddings (Gather for words and token types, a slice of
-/// the position table), post-LayerNorm transformer layers with MatMul/Softmax attention and the additive padding
-/// mask, and the text classifier's pooling and head. Submodules are found by their Hugging Face state-dict names,
-/// which the encoder keeps so checkpoints load; those names are the contract this exporter relies on.
+/// the position table), post-LayerNorm transformer layers (self-attention by <see cref="SelfAttentionExporter"/>,
+/// portable or fused for ONNX Runtime), and the text classifier's pooling and head. Submodules are found by their
+/// Hugging Face state-dict names, which the encoder keeps so checkpoints load; those names are the contract this
+/// exporter relies on.
 /// </summary>
 internal static class BertEncoderExporter
 {
@@ -35,21 +36,17 @@ internal static class BertEncoderExporter
         var config = encoder.Config;
         var modules = encoder.named_modules().ToDictionary(m => m.name, m => m.module);
         string x = Embeddings(w, encoder, modules, inputs, name + ".embeddings");
-
-        // Additive mask as in BertEncoder.forward: (1 − mask) · −1e9, broadcast over heads and query positions.
-        string maskFloat = w.AddNode("Cast", new[] { inputs.Mask }, name + ".mask_float", NodeAttribute.Of("to", (long)global::Onnx.TensorProto.Types.DataType.Float));
-        string inverted = w.AddNode("Sub", new[] { w.AddScalar(name + ".one", 1f), maskFloat }, name + ".mask_inverted");
-        string additive = w.AddNode("Mul", new[] { inverted, w.AddScalar(name + ".mask_value", -1e9f) }, name + ".mask_additive");
-        string mask = w.AddNode("Unsqueeze", new[] { additive, w.AddLongs(name + ".mask_axes", 1, 2) }, name + ".mask");
-
+        var attention = SelfAttentionExporter.For(w, config, inputs.Mask, name);
         for (int i = 0; i < config.Layers; i++)
-            x = Layer(w, config, modules, $"encoder.layer.{i}", x, mask, $"{name}.layer{i}");
+            x = Layer(w, config, modules, attention, $"encoder.layer.{i}", x, $"{name}.layer{i}");
         return x;
     }
 
     private static string Embeddings(IOnnxGraphWriter w, BertEncoder encoder, Dictionary<string, nn.Module> modules, TokenInputs inputs, string name)
     {
         string words = w.AddNode("Gather", new[] { w.AddFloats(name + ".word_embeddings", ((Embedding)modules["embeddings.word_embeddings"]).weight!), inputs.Ids }, name + ".words");
+        if (modules.TryGetValue("embeddings.word_projection", out var projection)) // a low-rank table (BertConfig.WordEmbeddingRank)
+            words = LinearExporter.Export(w, (Linear)projection, words, name + ".word_projection");
         string types = w.AddNode("Gather", new[] { w.AddFloats(name + ".token_type_embeddings", ((Embedding)modules["embeddings.token_type_embeddings"]).weight!), inputs.Types }, name + ".types");
 
         // Positions 0…L−1: the first L rows of the table (learned embedding or fixed sinusoids) — a Slice, since
@@ -66,12 +63,12 @@ internal static class BertEncoderExporter
         return LayerNormExporter.Export(w, (LayerNorm)modules["embeddings.LayerNorm"], sum, name + ".LayerNorm");
     }
 
-    private static string Layer(IOnnxGraphWriter w, BertConfig config, Dictionary<string, nn.Module> modules, string path, string x, string mask, string name)
+    private static string Layer(IOnnxGraphWriter w, BertConfig config, Dictionary<string, nn.Module> modules, SelfAttentionExporter attention, string path, string x, string name)
     {
         Linear Dense(string suffix) => (Linear)modules[$"{path}.{suffix}"];
         LayerNorm Norm(string suffix) => (LayerNorm)modules[$"{path}.{suffix}"];
 
-        string context = SelfAttention(w, config, Dense("attention.self.query"), Dense("attention.self.key"), Dense("attention.self.value"), x, mask, name + ".attention");
+        string context = attention.SelfAttention(Dense("attention.self.query"), Dense("attention.self.key"), Dense("attention.self.value"), x, name + ".attention");
         string projected = LinearExporter.Export(w, Dense("attention.output.dense"), context, name + ".attention.output.dense");
         string residual = w.AddNode("Add", new[] { projected, x }, name + ".attention.output.residual");
         string attended = LayerNormExporter.Export(w, Norm("attention.output.LayerNorm"), residual, name + ".attention.output.LayerNorm");
@@ -86,29 +83,6 @@ internal static class BertEncoderExporter
         string output = LinearExporter.Export(w, Dense("output.dense"), inner, name + ".output.dense");
         string outputResidual = w.AddNode("Add", new[] { output, attended }, name + ".output.residual");
         return LayerNormExporter.Export(w, Norm("output.LayerNorm"), outputResidual, name + ".output.LayerNorm");
-    }
-
-    /// <summary>softmax(q·kᵀ / √d + mask) · v per head; returns [batch, sequence, hidden].</summary>
-    private static string SelfAttention(IOnnxGraphWriter w, BertConfig config, Linear query, Linear key, Linear value, string x, string mask, string name)
-    {
-        int heads = config.Heads, headSize = config.HiddenSize / config.Heads;
-        string splitShape = w.AddLongs(name + ".split_shape", 0, 0, heads, headSize); // 0 copies batch and sequence
-        string Split(Linear projection, string label, long[] permutation)
-        {
-            string projected = LinearExporter.Export(w, projection, x, $"{name}.{label}");
-            string split = w.AddNode("Reshape", new[] { projected, splitShape }, $"{name}.{label}.split");
-            return w.AddNode("Transpose", new[] { split }, $"{name}.{label}.heads", NodeAttribute.IntList("perm", permutation));
-        }
-        string q = Split(query, "query", new long[] { 0, 2, 1, 3 });   // [N, h, L, d]
-        string kT = Split(key, "key", new long[] { 0, 2, 3, 1 });      // [N, h, d, L]
-        string v = Split(value, "value", new long[] { 0, 2, 1, 3 });   // [N, h, L, d]
-        string scores = w.AddNode("MatMul", new[] { q, kT }, name + ".scores");
-        string scaled = w.AddNode("Div", new[] { scores, w.AddScalar(name + ".sqrt_d", (float)Math.Sqrt(headSize)) }, name + ".scaled");
-        string masked = w.AddNode("Add", new[] { scaled, mask }, name + ".masked");
-        string probabilities = w.AddNode("Softmax", new[] { masked }, name + ".probabilities", NodeAttribute.Of("axis", -1L));
-        string context = w.AddNode("MatMul", new[] { probabilities, v }, name + ".context_heads");
-        string merged = w.AddNode("Transpose", new[] { context }, name + ".context_merged", NodeAttribute.IntList("perm", 0L, 2, 1, 3));
-        return w.AddNode("Reshape", new[] { merged, w.AddLongs(name + ".merge_shape", 0, 0, config.HiddenSize) }, name + ".context");
     }
 
     /// <summary>Mean of the hidden states over the unmasked tokens, as <see cref="BertEncoder.MeanPool"/>.</summary>
