@@ -58,13 +58,9 @@ public class TextExportTests
         var rows = FineFoods.Rows(ml, "test.csv").Take(12).ToList();
         var raw = ml.Data.LoadFromEnumerable(rows.Select((r, i) => new ThreeClassRow { Text = r.Text, Label = (i % 3).ToString() }));
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
-        var vocabulary = MiniLmWeights.LoadVocabulary();
-        var config = BertConfig.Small(vocabulary.Count, layers: 2, hidden: 64, heads: 4);
+        var config = BertConfig.Small(vocabSize: 0 /* set by ScratchClassifier */, layers: 2, hidden: 64, heads: 4);
         config.HiddenActivation = "gelu_new";
-        var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(3, CPU)), 3, TextPooling.Cls, 0.1, new Generator(4, CPU));
-        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", PredictionTask.MulticlassClassification));
-        var model = new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = 48 },
-            new WordPieceTokenizer(vocabulary, lowerCase: true), new TextColumns("Text", null));
+        var model = ScratchClassifier(ml, data, config, PredictionTask.MulticlassClassification, 3, TextPooling.Cls, maxLength: 48, seed: 3);
         AssertEquivalent(ml, model, data, "small CLS");
     }
 
@@ -75,13 +71,9 @@ public class TextExportTests
         TorchNativeLoader.EnsureLoaded();
         var ml = new MLContext(seed: 4);
         var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(6).ToList());
-        var vocabulary = MiniLmWeights.LoadVocabulary();
-        var config = BertConfig.Small(vocabulary.Count, layers: 1, hidden: 32, heads: 2);
+        var config = BertConfig.Small(vocabSize: 0 /* set by ScratchClassifier */, layers: 1, hidden: 32, heads: 2);
         config.WordEmbeddingRank = 8;
-        var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(8, CPU)), 1, TextPooling.Mean, 0.1, new Generator(9, CPU));
-        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", PredictionTask.BinaryClassification));
-        var model = new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = 40 },
-            new WordPieceTokenizer(vocabulary, lowerCase: true), new TextColumns("Text", null));
+        var model = ScratchClassifier(ml, data, config, PredictionTask.BinaryClassification, 1, TextPooling.Mean, maxLength: 40, seed: 8);
         AssertEquivalent(ml, model, data, "low-rank words");
     }
 
@@ -93,13 +85,9 @@ public class TextExportTests
         TorchNativeLoader.EnsureLoaded();
         var ml = new MLContext(seed: 3);
         var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(4).ToList());
-        var vocabulary = MiniLmWeights.LoadVocabulary();
-        var config = BertConfig.Small(vocabulary.Count, layers: 2, hidden: 32, heads: 2);
+        var config = BertConfig.Small(vocabSize: 0 /* set by ScratchClassifier */, layers: 2, hidden: 32, heads: 2);
         Assert.Equal("gelu", config.HiddenActivation);
-        var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(5, CPU)), 1, TextPooling.Mean, 0.1, new Generator(6, CPU));
-        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", PredictionTask.BinaryClassification));
-        var model = new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = 32 },
-            new WordPieceTokenizer(vocabulary, lowerCase: true), new TextColumns("Text", null));
+        var model = ScratchClassifier(ml, data, config, PredictionTask.BinaryClassification, 1, TextPooling.Mean, maxLength: 32, seed: 5);
         using var temp = new TempDirectory();
         string path = temp.File("gelu.onnx"), optimized = temp.File("gelu.optimized.onnx");
         ml.Model.ExportToOnnx(model, data.Schema, path);
@@ -113,6 +101,18 @@ public class TextExportTests
         _log.WriteLine("after ONNX Runtime's optimizer: " + string.Join(", ", fused.GroupBy(t => t).Select(g => $"{g.Key} ×{g.Count()}")));
         Assert.Equal(config.Layers, fused.Count(t => t == "BiasGelu"));
         Assert.DoesNotContain("Erf", fused);
+    }
+
+    /// <summary>A classifier on a new random encoder of <paramref name="config"/> with MiniLM's vocabulary (the vocabulary size is set here).</summary>
+    private static TextClassifierTransformer ScratchClassifier(MLContext ml, IDataView data, BertConfig config, PredictionTask task, int classes,
+        TextPooling pooling, int maxLength, ulong seed)
+    {
+        var vocabulary = MiniLmWeights.LoadVocabulary();
+        config.VocabSize = vocabulary.Count;
+        var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(seed, CPU)), classes, pooling, 0.1, new Generator(seed + 1, CPU));
+        var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", task));
+        return new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = maxLength },
+            new WordPieceTokenizer(vocabulary, lowerCase: true), new TextColumns("Text", null));
     }
 
     private static List<string> OperatorTypes(byte[] model) => global::Onnx.ModelProto.Parser.ParseFrom(model).Graph.Node.Select(n => n.OpType).ToList();
