@@ -39,14 +39,12 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("image-student-epochs", "N", "LeNet-5 student epochs (default 6)"),
         new("train-limit", "N", "use only the first N training rows (smoke runs)"),
         new("seed", "N", "seed (default 1)"),
-        new("threads", "N", "torch threads (default: all processors; 1 lets two accuracy runs share the machine, but their latencies are then not comparable)"),
+        TorchSetup.ThreadsOption("1 lets two accuracy runs share the machine, but their latencies are then not comparable"),
     };
 
     public int Run(BenchmarkArguments arguments, TextWriter output)
     {
-        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
-        if (arguments.OptionalInt("threads") is int threads)
-            TorchSharp.torch.set_num_threads(threads);
+        TorchSetup.Apply(arguments);
         string part = arguments.String("part") ?? "text";
         output.WriteLine("Benchmark distill: knowledge distillation through ML.NET pipelines");
         output.WriteLine($"  Torch: {TorchSharp.torch.get_num_threads()} threads; {Environment.ProcessorCount} processors");

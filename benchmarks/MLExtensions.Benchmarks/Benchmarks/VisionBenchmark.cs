@@ -29,7 +29,7 @@ internal sealed class VisionBenchmark : IBenchmark
         new("cnn-augmentation", "name", "DefaultCnn training augmentation: none, flip or crop-flip (default none: in 10 epochs augmentation costs more fit than it adds)"),
         new("cnn-dropout", "X", "DefaultCnn dropout rate (default: the architecture's 0.25)"),
         new("cnn-learning-rate", "X", "DefaultCnn peak learning rate (default 3e-3: with the cosine schedule it beat the trainer default 1e-3 by 1.5 points)"),
-        new("threads", "N", "torch threads (default: all processors)"),
+        TorchSetup.ThreadsOption(),
         new("resnet-minutes", "N", "training budget of ResNet-20 (default 60)"),
         new("resnet-epochs", "N", "epochs of ResNet-20's cosine schedule, chosen to end inside the budget (default 35)"),
         new("resnet-validation-fraction", "X", "share of the training images ResNet-20 holds out to pick its best epoch; 0 trains on all 60,000 and keeps the last epoch (default 0.05)"),
@@ -43,9 +43,7 @@ internal sealed class VisionBenchmark : IBenchmark
 
     public int Run(BenchmarkArguments arguments, TextWriter output)
     {
-        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded(); // before the first torch call below
-        if (arguments.OptionalInt("threads") is int threads)
-            TorchSharp.torch.set_num_threads(threads);
+        TorchSetup.Apply(arguments);
         var data = FashionMnist.Load(arguments.String("data"), RepositoryPaths.Root());
         string part = arguments.String("part") ?? "all";
         int seed = arguments.Int("seed", 1);

@@ -53,14 +53,12 @@ public class TextExportTests
     public void SmallSinusoidalClsEncoderWithTanhGeluMatches()
     {
         // A small encoder from scratch: sinusoidal positions, GELU's tanh form, CLS pooling, three classes.
-        TorchNativeLoader.EnsureLoaded();
         var ml = new MLContext(seed: 2);
         var rows = FineFoods.Rows(ml, "test.csv").Take(12).ToList();
         var raw = ml.Data.LoadFromEnumerable(rows.Select((r, i) => new ThreeClassRow { Text = r.Text, Label = (i % 3).ToString() }));
         var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
-        var config = BertConfig.Small(vocabSize: 0 /* set by ScratchClassifier */, layers: 2, hidden: 64, heads: 4);
-        config.HiddenActivation = "gelu_new";
-        var model = ScratchClassifier(ml, data, config, PredictionTask.MulticlassClassification, 3, TextPooling.Cls, maxLength: 48, seed: 3);
+        var model = ScratchClassifier(ml, data, PredictionTask.MulticlassClassification, 3, TextPooling.Cls, layers: 2, hidden: 64, heads: 4, maxLength: 48, seed: 3,
+            c => c.HiddenActivation = "gelu_new");
         AssertEquivalent(ml, model, data, "small CLS");
     }
 
@@ -68,12 +66,10 @@ public class TextExportTests
     public void LowRankWordEmbeddingsMatch()
     {
         // A factorized word-embedding table (BertConfig.WordEmbeddingRank) exports as Gather then the widening MatMul + Add.
-        TorchNativeLoader.EnsureLoaded();
         var ml = new MLContext(seed: 4);
         var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(6).ToList());
-        var config = BertConfig.Small(vocabSize: 0 /* set by ScratchClassifier */, layers: 1, hidden: 32, heads: 2);
-        config.WordEmbeddingRank = 8;
-        var model = ScratchClassifier(ml, data, config, PredictionTask.BinaryClassification, 1, TextPooling.Mean, maxLength: 40, seed: 8);
+        var model = ScratchClassifier(ml, data, PredictionTask.BinaryClassification, 1, TextPooling.Mean, layers: 1, hidden: 32, heads: 2, maxLength: 40, seed: 8,
+            c => c.WordEmbeddingRank = 8);
         AssertEquivalent(ml, model, data, "low-rank words");
     }
 
@@ -82,12 +78,11 @@ public class TextExportTests
     {
         // GELU written as Div → Erf → Add → Mul → Mul lets ONNX Runtime replace it by one BiasGelu kernel; the int8
         // throughput target depends on it (unfused, the five element-wise kernels cost as much as the int8 MatMuls saved).
-        TorchNativeLoader.EnsureLoaded();
         var ml = new MLContext(seed: 3);
         var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(4).ToList());
-        var config = BertConfig.Small(vocabSize: 0 /* set by ScratchClassifier */, layers: 2, hidden: 32, heads: 2);
+        var model = ScratchClassifier(ml, data, PredictionTask.BinaryClassification, 1, TextPooling.Mean, layers: 2, hidden: 32, heads: 2, maxLength: 32, seed: 5);
+        var config = model.Classifier.Encoder.Config;
         Assert.Equal("gelu", config.HiddenActivation);
-        var model = ScratchClassifier(ml, data, config, PredictionTask.BinaryClassification, 1, TextPooling.Mean, maxLength: 32, seed: 5);
         using var temp = new TempDirectory();
         string path = temp.File("gelu.onnx"), optimized = temp.File("gelu.optimized.onnx");
         ml.Model.ExportToOnnx(model, data.Schema, path);
@@ -103,12 +98,14 @@ public class TextExportTests
         Assert.DoesNotContain("Erf", fused);
     }
 
-    /// <summary>A classifier on a new random encoder of <paramref name="config"/> with MiniLM's vocabulary (the vocabulary size is set here).</summary>
-    private static TextClassifierTransformer ScratchClassifier(MLContext ml, IDataView data, BertConfig config, PredictionTask task, int classes,
-        TextPooling pooling, int maxLength, ulong seed)
+    /// <summary>A classifier on a new random <see cref="BertConfig.Small"/> encoder with MiniLM's vocabulary; <paramref name="adjust"/> changes the configuration first.</summary>
+    private static TextClassifierTransformer ScratchClassifier(MLContext ml, IDataView data, PredictionTask task, int classes, TextPooling pooling,
+        int layers, int hidden, int heads, int maxLength, ulong seed, Action<BertConfig>? adjust = null)
     {
+        TorchNativeLoader.EnsureLoaded();
         var vocabulary = MiniLmWeights.LoadVocabulary();
-        config.VocabSize = vocabulary.Count;
+        var config = BertConfig.Small(vocabulary.Count, layers, hidden, heads);
+        adjust?.Invoke(config);
         var network = new TextClassifierNetwork(new BertEncoder(config, new Generator(seed, CPU)), classes, pooling, 0.1, new Generator(seed + 1, CPU));
         var outputs = PredictionOutputs.FromLabel(LabelBinding.Bind(data.Schema, "Label", task));
         return new TextClassifierTransformer((IHostEnvironment)ml, network, outputs, new TextClassifierOptions { MaxLength = maxLength },

@@ -88,11 +88,11 @@ internal sealed class FusedSelfAttention : SelfAttentionExporter
     public override string SelfAttention(Linear query, Linear key, Linear value, string x, string name)
     {
         var w = Writer;
-        using var scope = torch.NewDisposeScope(); // the transposed weights and the joined bias are temporaries
-        string Project(Linear projection, string label) =>
-            w.AddNode("MatMul", new[] { x, w.AddFloats($"{name}.{label}.weight", projection.weight!.t()) }, $"{name}.{label}.matmul");
-        string q = Project(query, "query"), k = Project(key, "key"), v = Project(value, "value");
+        string q = LinearExporter.MatMul(w, query, x, name + ".query");
+        string k = LinearExporter.MatMul(w, key, x, name + ".key");
+        string v = LinearExporter.MatMul(w, value, x, name + ".value");
         // The operator adds the three biases itself, as one [3 · hidden] vector in query, key, value order.
+        using var scope = torch.NewDisposeScope(); // the joined bias (and any zero bias) are temporaries
         var bias = torch.cat(new[] { Bias(query), Bias(key), Bias(value) });
         return w.AddOnnxRuntimeNode("MultiHeadAttention", new[] { q, k, v, w.AddFloats(name + ".qkv_bias", bias), _mask }, name + ".context",
             NodeAttribute.Of("num_heads", (long)Config.Heads),
