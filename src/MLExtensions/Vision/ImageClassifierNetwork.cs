@@ -8,8 +8,15 @@ namespace MLExtensions.Vision;
 /// State-dict keys: <c>preprocess.*</c> and <c>net.*</c> (the architecture's own, torchvision-style, names).
 /// </summary>
 /// <remarks>
+/// <para>
+/// With <see cref="AveragesMirroredView"/> the network scores each image and its left-right mirror in evaluation mode
+/// and returns the mean of the two logit vectors (test-time augmentation for networks trained with horizontal flips).
+/// Training-mode forward passes never do this, so the loss sees one view per image.
+/// </para>
+/// <para>
 /// Stages marked frozen stay in evaluation mode even when the whole network is put in training mode, so their
 /// batch-norm statistics never change while the rest fine-tunes.
+/// </para>
 /// </remarks>
 public sealed class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
 {
@@ -20,12 +27,19 @@ public sealed class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
     private readonly HashSet<nn.Module> _frozen = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Combines the preprocessing and the network.</summary>
-    public ImageClassifierNetwork(ImagePreprocessor preprocess, ImageNetwork net) : base(nameof(ImageClassifierNetwork))
+    /// <param name="preprocess">The fixed preprocessing layer.</param>
+    /// <param name="net">The architecture.</param>
+    /// <param name="averageMirroredView">Average the logits of each image and its mirror when not training.</param>
+    public ImageClassifierNetwork(ImagePreprocessor preprocess, ImageNetwork net, bool averageMirroredView = false) : base(nameof(ImageClassifierNetwork))
     {
         this.preprocess = preprocess;
         this.net = net;
+        AveragesMirroredView = averageMirroredView;
         RegisterComponents();
     }
+
+    /// <summary>Whether evaluation-mode outputs are the mean logits of each image and its left-right mirror.</summary>
+    public bool AveragesMirroredView { get; }
 
     /// <summary>The preprocessing layer.</summary>
     public ImagePreprocessor Preprocess => preprocess;
@@ -69,7 +83,13 @@ public sealed class ImageClassifierNetwork : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        return net.call(preprocess.call(input)).MoveToOuterDisposeScope();
+        var x = preprocess.call(input);
+        if (training || !AveragesMirroredView)
+            return net.call(x).MoveToOuterDisposeScope();
+        // One pass over both views (batch-norm is per-image in evaluation mode, so stacking them changes nothing).
+        long n = x.shape[0];
+        var logits = net.call(torch.cat(new[] { x, x.flip(3) }, 0));
+        return ((logits.narrow(0, 0, n) + logits.narrow(0, n, n)) * 0.5f).MoveToOuterDisposeScope();
     }
 
     /// <summary>Features from the backbone for raw input (used to cache frozen features).</summary>

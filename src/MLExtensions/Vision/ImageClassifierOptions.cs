@@ -153,6 +153,14 @@ public sealed class ImageClassifierOptions : NetworkTrainerOptions
     /// <summary>Training-time augmentation.</summary>
     public ImageAugmentationOptions Augmentation { get; set; } = new();
 
+    /// <summary>
+    /// Test-time augmentation: score each image and its left-right mirror and average the two logit vectors, at
+    /// prediction time and for validation during training (never in training steps). Costs a second forward pass per
+    /// image; pays off for networks trained with <see cref="ImageAugmentationOptions.HorizontalFlip"/> on images whose
+    /// classes do not depend on handedness. Exported ONNX graphs do the same. Default false.
+    /// </summary>
+    public bool TestTimeFlip { get; set; }
+
     /// <summary>Where initial weights come from. Default <see cref="PretrainedWeights.None"/>.</summary>
     public PretrainedWeights PretrainedWeights { get; set; } = PretrainedWeights.None;
 

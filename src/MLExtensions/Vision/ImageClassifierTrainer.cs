@@ -76,7 +76,7 @@ public sealed class ImageClassifierTrainer : NetworkTrainerBase<ImageClassifierT
             _options.Network.ResNetBlocksPerStage ??= ResNet18OnnxWeights.BlocksPerStage.ToArray(); // the CNTK layout, saved with the options
         var net = ImageNetworks.Create(_options.Architecture, networkChannels, _label!.ClassCount, inputSize, inputSize, _options.Network, generator);
         var preprocess = new ImagePreprocessor(image.Channels, image.Height, image.Width, networkChannels, inputSize);
-        var network = new ImageClassifierNetwork(preprocess, net);
+        var network = new ImageClassifierNetwork(preprocess, net, _options.TestTimeFlip);
         LoadPretrainedWeights(net);
         SetStatistics(preprocess, image, data.Train);
         return network;

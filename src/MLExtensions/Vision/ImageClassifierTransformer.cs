@@ -81,7 +81,7 @@ public sealed class ImageClassifierTransformer : NetworkTransformerBase
             throw new InvalidDataException("The image classifier in the model file is corrupted (invalid image shape).");
         var outputs = PredictionOutputs.Load(env, ctx);
         var net = ImageNetworks.Create(options.Architecture, networkChannels, outputs.ClassCount, inputSize, inputSize, options.Network, null);
-        var network = new ImageClassifierNetwork(new ImagePreprocessor(channels, height, width, networkChannels, inputSize), net);
+        var network = new ImageClassifierNetwork(new ImagePreprocessor(channels, height, width, networkChannels, inputSize), net, options.TestTimeFlip);
         NetworkPersistence.LoadWeights(ctx, network, LoaderSignature);
         return new ImageClassifierTransformer(env, network, outputs, options, new ImageInput(column, kind, channels, height, width, null));
     }

@@ -77,6 +77,22 @@ public class ExportEquivalenceTests
     }
 
     [Fact]
+    public void MirrorAveragingImageClassifierMatches()
+    {
+        // TestTimeFlip: the graph stacks each image with its mirror, runs the network once and averages the logits.
+        var ml = new MLContext(seed: 6);
+        var rows = ml.Data.LoadFromEnumerable(OnnxTestData.Fashion(64));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
+        var model = ml.MulticlassClassification.Trainers.ImageClassifier(new ImageClassifierOptions
+        {
+            ImageColumnName = "Pixels", ImageChannels = 1, ImageHeight = OnnxTestData.FashionSize, ImageWidth = OnnxTestData.FashionSize,
+            Epochs = 1, BatchSize = 32, Seed = 6, TestTimeFlip = true,
+        }).Fit(data);
+        Assert.True(((ImageClassifierTransformer)model).Classifier.AveragesMirroredView);
+        AssertEquivalent(ml, model, data, "pixels", "Pixels");
+    }
+
+    [Fact]
     public void ResizingGreyToRgbImageNetworkMatches()
     {
         // ResNet-18 with the small-input stem fed 28×28 grey images resized to 32×32 RGB: covers the preprocessing

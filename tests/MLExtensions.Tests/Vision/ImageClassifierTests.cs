@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using MLExtensions.Tests.Support;
 using MLExtensions.Vision;
+using TorchSharp;
 using Xunit;
 
 namespace MLExtensions.Tests.Vision;
@@ -81,6 +82,59 @@ public class ImageClassifierTests
         var loaded = new MLContext().Model.Load(temp.File("model.zip"), out _);
         Assert.Equal(PredictionDump.Lines(model.Transform(test)), PredictionDump.Lines(loaded.Transform(test)));
     }
+
+    [Fact]
+    public void TestTimeFlipAveragesTheLogitsOfEachImageAndItsMirror()
+    {
+        var ml = new MLContext(seed: 7);
+        var (train, _) = Data(ml);
+        var options = Options(epochs: 2);
+        options.TestTimeFlip = true;
+        var model = (ImageClassifierTransformer)ml.MulticlassClassification.Trainers.ImageClassifier(options).Fit(train);
+        var rows = SyntheticImages.Make(12, 8);
+        var mirrored = rows.Select(r => new SyntheticImages.Row { Pixels = Mirror(r.Pixels), Label = r.Label }).ToList();
+        float[][] Scores(ITransformer m, List<SyntheticImages.Row> r) => m.Transform(ml.Data.LoadFromEnumerable(r)).GetColumn<float[]>("Score").ToArray();
+
+        // Reference: softmax of the mean of the plain network's logits on both views, computed outside the classifier.
+        float[][] expected, plainOriginal, plainMirrored;
+        using (torch.no_grad())
+        using (var scope = torch.NewDisposeScope())
+        {
+            torch.Tensor Logits(List<SyntheticImages.Row> r) => model.Classifier.Network.call(model.Classifier.Preprocess.call(
+                torch.tensor(r.SelectMany(x => x.Pixels).ToArray(), new long[] { r.Count, SyntheticImages.Size * SyntheticImages.Size })));
+            var original = Logits(rows);
+            var mirror = Logits(mirrored);
+            expected = Rows(torch.nn.functional.softmax((original + mirror) / 2, 1));
+            plainOriginal = Rows(original);
+            plainMirrored = Rows(mirror);
+        }
+        var scores = Scores(model, rows);
+        Assert.True(MaxDifference(scores, expected) <= 1e-5f, $"max |Δ| vs reference {MaxDifference(scores, expected)}");
+        // "left" and "right" images are each other's mirrors: the plain network tells them apart, the averaged one cannot.
+        Assert.True(MaxDifference(plainOriginal, plainMirrored) > 1e-2f, "the plain network scores an image and its mirror alike");
+        Assert.True(MaxDifference(scores, Scores(model, mirrored)) <= 1e-5f);
+
+        using var temp = new TempDirectory();
+        ml.Model.Save(model, train.Schema, temp.File("model.zip"));
+        var loaded = new MLContext().Model.Load(temp.File("model.zip"), out _);
+        Assert.True(((ImageClassifierTransformer)loaded).Classifier.AveragesMirroredView);
+        Assert.Equal(scores, Scores(loaded, rows));
+    }
+
+    private static float[] Mirror(float[] pixels)
+    {
+        int size = SyntheticImages.Size;
+        return Enumerable.Range(0, pixels.Length).Select(i => pixels[i / size * size + size - 1 - i % size]).ToArray();
+    }
+
+    private static float[][] Rows(torch.Tensor matrix)
+    {
+        int k = (int)matrix.shape[1];
+        var values = matrix.data<float>().ToArray();
+        return Enumerable.Range(0, (int)matrix.shape[0]).Select(i => values.AsSpan(i * k, k).ToArray()).ToArray();
+    }
+
+    private static float MaxDifference(float[][] a, float[][] b) => a.Zip(b, (x, y) => x.Zip(y, (u, v) => Math.Abs(u - v)).Max()).Max();
 
     internal static MLImage ToImage(byte[] gray)
     {

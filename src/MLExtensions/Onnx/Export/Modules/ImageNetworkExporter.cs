@@ -17,12 +17,33 @@ internal static class ImageNetworkExporter
         var preprocess = classifier.Preprocess;
         string x = ImagePreprocessorExporter.Export(exporter.Writer, preprocess, input, name + ".preprocess");
         var imageShape = new long[] { 1, preprocess.OutputChannels, preprocess.OutputSize, preprocess.OutputSize };
-        return classifier.Network switch
+        if (classifier.AveragesMirroredView)
+            x = StackMirroredView(exporter.Writer, x, name + ".mirror");
+        string logits = classifier.Network switch
         {
             SequentialImageNetwork sequential => ExportSequential(exporter, sequential, x, imageShape, name + ".net"),
             ResNet resnet => ExportResNet(exporter, resnet, x, name + ".net"),
             var other => throw new NotSupportedException($"ONNX export does not support the image network type {other.GetType().FullName}."),
         };
+        return classifier.AveragesMirroredView ? AverageViews(exporter.Writer, logits, classifier.Network.ClassCount, name + ".mirror") : logits;
+    }
+
+    /// <summary>[N, C, H, W] → [2N, C, H, W]: the images, then the same images mirrored left-right (a reversed Slice on W).</summary>
+    private static string StackMirroredView(IOnnxGraphWriter writer, string images, string name)
+    {
+        string mirrored = writer.AddNode("Slice", new[]
+        {
+            images, writer.AddLongs(name + ".start", -1), writer.AddLongs(name + ".end", long.MinValue),
+            writer.AddLongs(name + ".axis", 3), writer.AddLongs(name + ".step", -1),
+        }, name + ".mirrored");
+        return writer.AddNode("Concat", new[] { images, mirrored }, name + ".views", NodeAttribute.Of("axis", 0L));
+    }
+
+    /// <summary>[2N, K] logits of both views → [N, K] mean; the axes attribute form of ReduceMean holds up to opset 17, the newest we write.</summary>
+    private static string AverageViews(IOnnxGraphWriter writer, string logits, int classes, string name)
+    {
+        string perView = writer.AddNode("Reshape", new[] { logits, writer.AddLongs(name + ".view_shape", 2, -1, classes) }, name + ".per_view");
+        return writer.AddNode("ReduceMean", new[] { perView }, name + ".mean", NodeAttribute.IntList("axes", 0L), NodeAttribute.Of("keepdims", 0L));
     }
 
     private static string ExportSequential(ModuleExporter exporter, SequentialImageNetwork network, string input, long[] imageShape, string name)
