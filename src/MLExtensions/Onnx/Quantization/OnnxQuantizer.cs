@@ -54,6 +54,10 @@ public static class OnnxQuantizer
             ModelPreparation.UpgradeOpset(proto, ModelPreparation.QuantizationOpset);
             if (options.Mode == QuantizationMode.DynamicInt8)
             {
+                // Before the MatMul handler, which would otherwise take the attention's projections one by one.
+                int attentions = DynamicAttentionQuantizer.Run(graph, options);
+                if (attentions > 0)
+                    quantized["MatMul"] = 3 * attentions;
                 var handlers = new IOperatorQuantizer[]
                 {
                     new DynamicMatMulQuantizer(options, "MatMul"), new DynamicMatMulQuantizer(options, "Gemm"),

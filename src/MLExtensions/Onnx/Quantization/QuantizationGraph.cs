@@ -45,6 +45,13 @@ internal sealed class QuantizationGraph
 
     public bool IsInitializer(string name) => _initializers.ContainsKey(name);
 
+    /// <summary>The node that writes <paramref name="tensor"/>, or null for graph inputs and initializers.</summary>
+    public NodeProto? Producer(string tensor) => Graph.Node.FirstOrDefault(n => n.Output.Contains(tensor));
+
+    /// <summary>How many node inputs and graph outputs read <paramref name="tensor"/>.</summary>
+    public int ConsumerCount(string tensor) =>
+        Graph.Node.Sum(n => n.Input.Count(i => i == tensor)) + Graph.Output.Count(o => o.Name == tensor);
+
     /// <summary>A name not used by any tensor or node of the graph, derived from <paramref name="stem"/> for readability.</summary>
     public string FreshName(string stem)
     {

@@ -1,0 +1,68 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using MLExtensions.Onnx;
+using MLExtensions.Tests.Text;
+using Onnx;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MLExtensions.Tests.Onnx.Quantization;
+
+/// <summary>
+/// Dynamic int8 of a graph built for ONNX Runtime: each layer's query/key/value MatMuls and MultiHeadAttention become
+/// one QAttention node with packed per-column weights, and the model computes what the unfused int8 form computes.
+/// </summary>
+public class AttentionFusionTests
+{
+    private readonly ITestOutputHelper _log;
+
+    public AttentionFusionTests(ITestOutputHelper log) => _log = log;
+
+    [Fact]
+    public void PackedQAttentionGivesTheSameOutputsAsSeparateInt8Projections()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(8).ToList());
+        var model = TextExportTests.MiniLmClassifier(ml, data, maxLength: 48);
+        byte[] graph = ((OnnxNetworkTransformer)ml.Model.ToOnnxRuntime(model)).GetOnnxModel();
+        var fused = OnnxQuantizer.Quantize(graph, new QuantizationOptions { Mode = QuantizationMode.DynamicInt8 });
+        var separate = OnnxQuantizer.Quantize(graph, new QuantizationOptions { Mode = QuantizationMode.DynamicInt8, FuseAttention = false });
+
+        int layers = model.Classifier.Encoder.Config.Layers;
+        Assert.Equal(layers, Count(fused.Model, "QAttention"));
+        Assert.Equal(0, Count(fused.Model, "MultiHeadAttention"));
+        Assert.Equal(0, Count(separate.Model, "QAttention"));
+        Assert.Equal(layers, Count(separate.Model, "MultiHeadAttention"));
+        // Both report every projection as quantized: 6 linear layers per encoder layer.
+        Assert.Equal(6 * layers, fused.Report.QuantizedNodes["MatMul"]);
+        Assert.Equal(6 * layers, separate.Report.QuantizedNodes["MatMul"]);
+
+        var tokens = data.GetColumn<string>("Text").Select(t => model.Tokenizer.Encode(t, null, model.MaxLength)).ToArray();
+        using var fusedSession = new InferenceSession(fused.Model);
+        using var separateSession = new InferenceSession(separate.Model);
+        foreach (var (form, batches) in new[] { ("one by one", tokens.Select(t => new[] { t }).ToArray()), ("padded", new[] { tokens }) })
+        {
+            var a = batches.SelectMany(b => TextExportTests.Run(fusedSession, b, model.Tokenizer.PadId)).ToArray();
+            var b = batches.SelectMany(b => TextExportTests.Run(separateSession, b, model.Tokenizer.PadId)).ToArray();
+            float delta = OnnxTestData.MaxAbsDifference(a, b);
+            _log.WriteLine($"{form}: {tokens.Length} reviews, max |Δ probability| fused vs separate = {delta:E2}");
+            Assert.True(delta <= 1e-5f, $"{form}: {delta}");
+            Assert.True(a.Select(r => r[0]).Distinct().Count() > 1, "the outputs do not depend on the text");
+        }
+    }
+
+    [Fact]
+    public void PerTensorWeightsKeepTheProjectionsSeparate()
+    {
+        // One scale for the packed [K, 3N] weight would differ from one per projection, so the pass declines.
+        var ml = new MLContext(seed: 2);
+        var data = ml.Data.LoadFromEnumerable(FineFoods.Rows(ml, "test.csv").Take(2).ToList());
+        byte[] graph = ((OnnxNetworkTransformer)ml.Model.ToOnnxRuntime(TextExportTests.MiniLmClassifier(ml, data, maxLength: 32))).GetOnnxModel();
+        var result = OnnxQuantizer.Quantize(graph, new QuantizationOptions { Mode = QuantizationMode.DynamicInt8, PerChannel = false });
+        Assert.Equal(0, Count(result.Model, "QAttention"));
+        Assert.Equal(6, Count(result.Model, "MultiHeadAttention"));
+    }
+
+    private static int Count(byte[] model, string opType) => ModelProto.Parser.ParseFrom(model).Graph.Node.Count(n => n.OpType == opType);
+}
