@@ -129,8 +129,10 @@ internal sealed class QuantizeModelsBenchmark : IBenchmark
         var batch32 = runners.Select(_ => new List<double>()).ToList();
         foreach (var r in runners)
             r.Run(feeds, 1, 8); // warm-up
+        var otherLoad = new List<double?>();
         for (int round = 0; round < rounds; round++)
         {
+            var load = CpuLoad.Take();
             for (int i = 0; i < runners.Count; i++)
             {
                 // A pause before each timing lets the previous model's worker threads (ONNX Runtime's spinning pool,
@@ -140,6 +142,7 @@ internal sealed class QuantizeModelsBenchmark : IBenchmark
                 Thread.Sleep(500);
                 batch32[i].Add(runners[i].Run(feeds, 32, feeds.Count));
             }
+            otherLoad.Add(CpuLoad.OtherCores(load, CpuLoad.Take()));
         }
         int floatIndex = models.FindIndex(m => m.Name.StartsWith("float32"));
         // Speed-ups are the median of per-round ratios: each round times all models back to back, so a ratio compares
@@ -164,6 +167,7 @@ internal sealed class QuantizeModelsBenchmark : IBenchmark
         output.WriteLine("  rows/s: median over rounds; speed-ups: median of the per-round ratios to float32");
         for (int i = 0; i < models.Count; i++)
             output.WriteLine($"  {models[i].Name} batch-1 rows/s per round: {string.Join(", ", batch1[i].Select(v => v.ToString("F1")))}");
+        output.WriteLine($"  cores used by other processes per round: {string.Join(", ", otherLoad.Select(v => v is double c ? c.ToString("F2") : "?"))}");
         output.WriteLine($"  targets: ≥ {targets.Speedup1}× at batch 1, ≥ {targets.Speedup32}× at batch 32, accuracy drop ≤ {targets.Drop * 100:F1} point(s)" +
             (targets.Size < 1 ? $", file ≤ {targets.Size:P0} of float" : ""));
         output.WriteLine();
