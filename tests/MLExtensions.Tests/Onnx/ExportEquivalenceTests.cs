@@ -64,16 +64,9 @@ public class ExportEquivalenceTests
     public void ImageClassifierOnFashionMnistMatches(ImageArchitecture architecture)
     {
         var ml = new MLContext(seed: 4);
-        var rows = ml.Data.LoadFromEnumerable(OnnxTestData.Fashion(96));
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
-        // One short epoch: enough to move the weights and the batch-norm statistics away from their initial values.
-        var model = ml.MulticlassClassification.Trainers.ImageClassifier(new ImageClassifierOptions
-        {
-            ImageColumnName = "Pixels", ImageChannels = 1, ImageHeight = OnnxTestData.FashionSize, ImageWidth = OnnxTestData.FashionSize,
-            Architecture = architecture, Epochs = 1, BatchSize = 32, Seed = 4,
-        }).Fit(data);
+        var (model, _, keys) = OnnxTestData.FashionClassifier(ml, 96, seed: 4, o => o.Architecture = architecture);
         var test = ml.Data.LoadFromEnumerable(OnnxTestData.Fashion(24, test: true));
-        AssertEquivalent(ml, model, ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(test), "pixels", "Pixels");
+        AssertEquivalent(ml, model, keys.Transform(test), "pixels", "Pixels");
     }
 
     [Fact]
@@ -81,13 +74,7 @@ public class ExportEquivalenceTests
     {
         // TestTimeFlip: the graph stacks each image with its mirror, runs the network once and averages the logits.
         var ml = new MLContext(seed: 6);
-        var rows = ml.Data.LoadFromEnumerable(OnnxTestData.Fashion(64));
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
-        var model = ml.MulticlassClassification.Trainers.ImageClassifier(new ImageClassifierOptions
-        {
-            ImageColumnName = "Pixels", ImageChannels = 1, ImageHeight = OnnxTestData.FashionSize, ImageWidth = OnnxTestData.FashionSize,
-            Epochs = 1, BatchSize = 32, Seed = 6, TestTimeFlip = true,
-        }).Fit(data);
+        var (model, data, _) = OnnxTestData.FashionClassifier(ml, 64, seed: 6, o => o.TestTimeFlip = true);
         Assert.True(((ImageClassifierTransformer)model).Classifier.AveragesMirroredView);
         AssertEquivalent(ml, model, data, "pixels", "Pixels");
     }
@@ -98,17 +85,15 @@ public class ExportEquivalenceTests
         // ResNet-18 with the small-input stem fed 28×28 grey images resized to 32×32 RGB: covers the preprocessing
         // graph (grey → RGB expand, bilinear resize) and the downsampling basic blocks. Freshly initialised.
         var ml = new MLContext(seed: 5);
-        var rows = ml.Data.LoadFromEnumerable(OnnxTestData.Fashion(40));
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
-        var model = ml.MulticlassClassification.Trainers.ImageClassifier(new ImageClassifierOptions
+        var (model, data, _) = OnnxTestData.FashionClassifier(ml, 40, seed: 5, o =>
         {
-            ImageColumnName = "Pixels", ImageChannels = 1, ImageHeight = OnnxTestData.FashionSize, ImageWidth = OnnxTestData.FashionSize,
-            Architecture = ImageArchitecture.ResNet18, InputSize = 32,
-            Network = { SmallInputStem = true, ResNetBlocksPerStage = new[] { 1, 1, 1, 1 } },
-            Epochs = 1, BatchSize = 40, Seed = 5,
-        }).Fit(data);
-        var network = (ImageClassifierTransformer)model;
-        Assert.True(network.Classifier.Preprocess.Resizes);
+            o.Architecture = ImageArchitecture.ResNet18;
+            o.InputSize = 32;
+            o.Network.SmallInputStem = true;
+            o.Network.ResNetBlocksPerStage = new[] { 1, 1, 1, 1 };
+            o.BatchSize = 40;
+        });
+        Assert.True(((ImageClassifierTransformer)model).Classifier.Preprocess.Resizes);
         AssertEquivalent(ml, model, data, "pixels", "Pixels");
     }
 

@@ -69,13 +69,8 @@ public class OnnxNetworkTransformerTests
     public void ImageClassifierOnBytePixelsMatchesAndSurvivesSaveLoad()
     {
         var ml = new MLContext(seed: 3);
-        var rows = ml.Data.LoadFromEnumerable(OnnxTestData.Fashion(64));
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
-        var original = ml.MulticlassClassification.Trainers.ImageClassifier(new ImageClassifierOptions
-        {
-            ImageColumnName = "Pixels", ImageChannels = 1, ImageHeight = OnnxTestData.FashionSize, ImageWidth = OnnxTestData.FashionSize,
-            Architecture = ImageArchitecture.LeNet5, Epochs = 1, Seed = 3,
-        }).Fit(data);
+        var (model, data, _) = OnnxTestData.FashionClassifier(ml, 64, seed: 3, o => o.Architecture = ImageArchitecture.LeNet5);
+        var original = (ImageClassifierTransformer)model;
         var onnx = (OnnxNetworkTransformer)ml.Model.ToOnnxRuntime(original);
         Assert.Equal(original.ClassNames, onnx.ClassNames);
         AssertSameOutputs(original.Transform(data), onnx.Transform(data));

@@ -34,6 +34,25 @@ internal static class OnnxTestData
             .ToList();
     }
 
+    /// <summary>
+    /// Fashion-MNIST training rows with the label mapped to a key, and an image classifier fitted on them for one short
+    /// epoch (enough to move the weights and batch-norm statistics away from their initial values). <paramref name="configure"/>
+    /// sets the architecture and anything else on top of the pixel-column settings.
+    /// </summary>
+    public static (ITransformer Model, IDataView Data, ITransformer LabelKeys) FashionClassifier(MLContext ml, int rows, int seed, Action<ImageClassifierOptions> configure)
+    {
+        var view = ml.Data.LoadFromEnumerable(Fashion(rows));
+        var keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(view);
+        var data = keys.Transform(view);
+        var options = new ImageClassifierOptions
+        {
+            ImageColumnName = "Pixels", ImageChannels = 1, ImageHeight = FashionSize, ImageWidth = FashionSize,
+            Epochs = 1, BatchSize = 32, Seed = seed,
+        };
+        configure(options);
+        return (ml.MulticlassClassification.Trainers.ImageClassifier(options).Fit(data), data, keys);
+    }
+
     /// <summary>Every row of a float or byte vector column, as float.</summary>
     public static float[][] ReadVectors(IDataView data, string column)
     {
