@@ -245,7 +245,7 @@ internal sealed class DistillationBenchmark : IBenchmark
     {
         var engine = ml.Model.CreatePredictionEngine<FineFoodReviews.Row, BinaryPrediction>(model);
         // Warm up for a fixed time, not a fixed row count: right after Evaluate (which runs just before this), single-row
-        // torch calls run 2–3× slower for about a second (measured; the cause was not pinned down, it does not occur with one
+        // torch calls run 2–3× slower for about a second (seen with a separate timing program; the cause was not pinned down, it does not occur with one
         // torch thread). A small student's 300 timed rows fit inside that second, the teacher's do not, which skewed the ratio.
         var warmUp = Stopwatch.StartNew();
         for (int i = 0; warmUp.Elapsed < TimeSpan.FromSeconds(2); i++)

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
+using MLExtensions.Tests.Onnx;
 using MLExtensions.Tests.Support;
 using MLExtensions.Vision;
 using TorchSharp;
@@ -104,15 +105,15 @@ public class ImageClassifierTests
                 torch.tensor(r.SelectMany(x => x.Pixels).ToArray(), new long[] { r.Count, SyntheticImages.Size * SyntheticImages.Size })));
             var original = Logits(rows);
             var mirror = Logits(mirrored);
-            expected = Rows(torch.nn.functional.softmax((original + mirror) / 2, 1));
-            plainOriginal = Rows(original);
-            plainMirrored = Rows(mirror);
+            expected = TensorRows.Of(torch.nn.functional.softmax((original + mirror) / 2, 1));
+            plainOriginal = TensorRows.Of(original);
+            plainMirrored = TensorRows.Of(mirror);
         }
         var scores = Scores(model, rows);
-        Assert.True(MaxDifference(scores, expected) <= 1e-5f, $"max |Δ| vs reference {MaxDifference(scores, expected)}");
+        Assert.True(OnnxTestData.MaxAbsDifference(scores, expected) <= 1e-5f, $"max |Δ| vs reference {OnnxTestData.MaxAbsDifference(scores, expected)}");
         // "left" and "right" images are each other's mirrors: the plain network tells them apart, the averaged one cannot.
-        Assert.True(MaxDifference(plainOriginal, plainMirrored) > 1e-2f, "the plain network scores an image and its mirror alike");
-        Assert.True(MaxDifference(scores, Scores(model, mirrored)) <= 1e-5f);
+        Assert.True(OnnxTestData.MaxAbsDifference(plainOriginal, plainMirrored) > 1e-2f, "the plain network scores an image and its mirror alike");
+        Assert.True(OnnxTestData.MaxAbsDifference(scores, Scores(model, mirrored)) <= 1e-5f);
 
         using var temp = new TempDirectory();
         ml.Model.Save(model, train.Schema, temp.File("model.zip"));
@@ -126,15 +127,6 @@ public class ImageClassifierTests
         int size = SyntheticImages.Size;
         return Enumerable.Range(0, pixels.Length).Select(i => pixels[i / size * size + size - 1 - i % size]).ToArray();
     }
-
-    private static float[][] Rows(torch.Tensor matrix)
-    {
-        int k = (int)matrix.shape[1];
-        var values = matrix.data<float>().ToArray();
-        return Enumerable.Range(0, (int)matrix.shape[0]).Select(i => values.AsSpan(i * k, k).ToArray()).ToArray();
-    }
-
-    private static float MaxDifference(float[][] a, float[][] b) => a.Zip(b, (x, y) => x.Zip(y, (u, v) => Math.Abs(u - v)).Max()).Max();
 
     internal static MLImage ToImage(byte[] gray)
     {

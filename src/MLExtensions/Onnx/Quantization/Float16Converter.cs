@@ -42,19 +42,19 @@ internal static class Float16Converter
 
         foreach (var input in g.Input.Where(i => i.Type?.TensorType?.ElemType == Float).ToList())
         {
-            var readers = g.Node.Where(n => n.Input.Contains(input.Name)).ToList();
+            var readers = graph.Readers(input.Name);
             string half = graph.AddNode("Cast", input.Name, new[] { input.Name }, attributes: QuantizationGraph.IntAttr("to", Float16Code))[0];
             foreach (var reader in readers)
                 Rename(reader.Input, input.Name, half);
         }
         foreach (var output in g.Output.Where(o => types.GetValueOrDefault(o.Name) == TensorElementType.Float).ToList())
         {
-            var producer = g.Node.FirstOrDefault(n => n.Output.Contains(output.Name));
+            var producer = graph.Producer(output.Name);
             if (producer is null)
                 continue; // a graph input passed straight through stays float32
             string half = graph.FreshName($"{output.Name}_float16");
             Rename(producer.Output, output.Name, half);
-            foreach (var reader in g.Node.Where(n => n.Input.Contains(output.Name)).ToList())
+            foreach (var reader in graph.Readers(output.Name))
                 Rename(reader.Input, output.Name, half);
             graph.AddNodeWithOutputs("Cast", output.Name, new[] { half }, new[] { output.Name }, attributes: QuantizationGraph.IntAttr("to", Float));
         }

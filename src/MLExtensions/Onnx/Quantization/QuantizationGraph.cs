@@ -48,6 +48,9 @@ internal sealed class QuantizationGraph
     /// <summary>The node that writes <paramref name="tensor"/>, or null for graph inputs and initializers.</summary>
     public NodeProto? Producer(string tensor) => Graph.Node.FirstOrDefault(n => n.Output.Contains(tensor));
 
+    /// <summary>The nodes that read <paramref name="tensor"/>, as a snapshot (passes rewire them while adding nodes).</summary>
+    public List<NodeProto> Readers(string tensor) => Graph.Node.Where(n => n.Input.Contains(tensor)).ToList();
+
     /// <summary>How many node inputs and graph outputs read <paramref name="tensor"/>.</summary>
     public int ConsumerCount(string tensor) =>
         Graph.Node.Sum(n => n.Input.Count(i => i == tensor)) + Graph.Output.Count(o => o.Name == tensor);

@@ -95,7 +95,7 @@ internal static class StaticQdqQuantizer
             return (new Candidate(node, weight, dims, axis, node.Input[0], null), null);
         }
         string? output = node.Output[0];
-        var consumers = graph.Graph.Node.Where(n => n.Input.Contains(output)).ToList();
+        var consumers = graph.Readers(output);
         if (!graphOutputs.Contains(output) && consumers.Count == 1 && consumers[0].OpType == "Relu" && consumers[0].Domain is "" or "ai.onnx")
             output = consumers[0].Output[0];
         // A graph output is read by the caller, who expects the float values; a Q/DQ pair there would have no reader.
@@ -142,7 +142,7 @@ internal static class StaticQdqQuantizer
     /// <summary>Inserts Q → DQ after <paramref name="tensor"/> and points every reader of it at the DQ output; graph outputs keep the float tensor.</summary>
     private static void InsertQdq(QuantizationGraph graph, string tensor, QuantizationParameters p, bool symmetric)
     {
-        var readers = graph.Graph.Node.Where(n => n.Input.Contains(tensor)).ToList();
+        var readers = graph.Readers(tensor);
         string scale = graph.AddFloats($"{tensor}_scale", Array.Empty<long>(), new[] { p.Scale });
         string zeroPoint = symmetric
             ? graph.AddInitializer($"{tensor}_zero_point", TensorProto.Types.DataType.Int8, Array.Empty<long>(), new[] { unchecked((byte)(sbyte)p.ZeroPoint) })
