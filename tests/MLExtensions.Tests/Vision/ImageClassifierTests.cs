@@ -120,6 +120,9 @@ public class ImageClassifierTests
         var loaded = new MLContext().Model.Load(temp.File("model.zip"), out _);
         Assert.True(((ImageClassifierTransformer)loaded).Classifier.AveragesMirroredView);
         Assert.Equal(scores, Scores(loaded, rows));
+        var engine = ml.Model.CreatePredictionEngine<SyntheticImages.Row, ScorePrediction>(loaded);
+        for (int i = 0; i < rows.Count; i++)
+            Assert.Equal(scores[i], engine.Predict(rows[i]).Score);
     }
 
     private static float[] Mirror(float[] pixels)
@@ -145,6 +148,11 @@ public class ImageClassifierTests
         public MLImage Image { get; set; } = null!;
 
         public string Label { get; set; } = "";
+    }
+
+    public sealed class ScorePrediction
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
     }
 
     public sealed class ClassPrediction

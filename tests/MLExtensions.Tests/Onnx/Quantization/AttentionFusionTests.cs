@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using MLExtensions.Onnx;
+using MLExtensions.Tests.Support;
 using MLExtensions.Tests.Text;
 using Onnx;
 using Xunit;
@@ -53,6 +54,28 @@ public class AttentionFusionTests
     }
 
     [Fact]
+    public void QuantizedClassifierWithQAttentionSurvivesSaveLoadAndServesFromPredictionEngine()
+    {
+        var ml = new MLContext(seed: 3);
+        var rows = FineFoods.Rows(ml, "test.csv").Take(6).ToList();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var model = TextExportTests.MiniLmClassifier(ml, data, maxLength: 32);
+        var quantized = ml.Model.Quantize(model, data, new QuantizationOptions { Mode = QuantizationMode.DynamicInt8 });
+        Assert.Equal(model.Classifier.Encoder.Config.Layers, Count(((OnnxNetworkTransformer)quantized).GetOnnxModel(), "QAttention"));
+
+        using var temp = new TempDirectory();
+        ml.Model.Save(quantized, data.Schema, temp.File("quantized.zip"));
+        var fresh = new MLContext();
+        var loaded = fresh.Model.Load(temp.File("quantized.zip"), out _);
+        Assert.Equal(PredictionDump.Lines(quantized.Transform(data)), PredictionDump.Lines(loaded.Transform(data)));
+
+        var engine = fresh.Model.CreatePredictionEngine<FineFoods.Row, Prediction>(loaded);
+        var expected = quantized.Transform(data).GetColumn<float>("Probability").ToArray();
+        for (int i = 0; i < rows.Count; i++)
+            Assert.Equal(expected[i], engine.Predict(rows[i]).Probability);
+    }
+
+    [Fact]
     public void PerTensorWeightsKeepTheProjectionsSeparate()
     {
         // One scale for the packed [K, 3N] weight would differ from one per projection, so the pass declines.
@@ -62,6 +85,11 @@ public class AttentionFusionTests
         var result = OnnxQuantizer.Quantize(graph, new QuantizationOptions { Mode = QuantizationMode.DynamicInt8, PerChannel = false });
         Assert.Equal(0, Count(result.Model, "QAttention"));
         Assert.Equal(6, Count(result.Model, "MultiHeadAttention"));
+    }
+
+    private sealed class Prediction
+    {
+        public float Probability { get; set; }
     }
 
     private static int Count(byte[] model, string opType) => ModelProto.Parser.ParseFrom(model).Graph.Node.Count(n => n.OpType == opType);
