@@ -103,14 +103,32 @@ public sealed class TextDistillationOptions
     /// <summary>Probability that a real word piece of a training text is replaced by [MASK] (transfer-set augmentation). Default 0.</summary>
     public double TokenMaskingProbability { get; set; }
 
-    /// <summary>Probability that a real word piece of a training text is replaced by a random word piece. Default 0.</summary>
+    /// <summary>
+    /// Probability that a real word piece of a training text is replaced by another word piece: any word piece, or with
+    /// <see cref="ReplacementNeighbours"/> &gt; 0 one of its nearest neighbours. Default 0.
+    /// </summary>
     public double TokenReplacementProbability { get; set; }
+
+    /// <summary>
+    /// When &gt; 0, a replaced word piece becomes one of its this many nearest word pieces (cosine similarity of the teacher's word
+    /// embeddings; special and [unused] pieces never), picked uniformly, so the altered text stays close to real text and the
+    /// student learns how the teacher treats similar words it may never see in the training data (TinyBERT's augmentation uses
+    /// 15 candidates). 0 replaces by any word piece. Default 0.
+    /// </summary>
+    public int ReplacementNeighbours { get; set; }
+
+    /// <summary>
+    /// Probability that a training text is cut to a random contiguous span of its word pieces (length uniform between one piece and
+    /// all of them) before masking and replacement; the teacher scores the span. Short spans teach what single phrases mean to the
+    /// teacher (n-gram sampling, Tang et al. 2019). Texts with a second segment are never cut. Default 0.
+    /// </summary>
+    public double SpanSamplingProbability { get; set; }
 
     /// <summary>Whether the teacher has to run on every batch.</summary>
     internal bool NeedsOnlineTeacher => HiddenStateWeight > 0 || AttentionWeight > 0 || Augments;
 
     /// <summary>Whether the transfer set is augmented.</summary>
-    internal bool Augments => TokenMaskingProbability > 0 || TokenReplacementProbability > 0;
+    internal bool Augments => TokenMaskingProbability > 0 || TokenReplacementProbability > 0 || SpanSamplingProbability > 0;
 
     /// <summary>Checks every setting.</summary>
     public void Validate()
@@ -119,6 +137,9 @@ public sealed class TextDistillationOptions
         Check.InRange(AttentionWeight, 0, double.MaxValue, nameof(AttentionWeight), "≥ 0");
         Check.InRange(TokenMaskingProbability, 0, 1, nameof(TokenMaskingProbability), "in [0, 1]");
         Check.InRange(TokenReplacementProbability, 0, 1, nameof(TokenReplacementProbability), "in [0, 1]");
+        Check.InRange(SpanSamplingProbability, 0, 1, nameof(SpanSamplingProbability), "in [0, 1]");
+        if (ReplacementNeighbours < 0)
+            throw new ArgumentOutOfRangeException(nameof(ReplacementNeighbours), ReplacementNeighbours, $"ReplacementNeighbours must be ≥ 0; found {ReplacementNeighbours}.");
         if (TokenMaskingProbability + TokenReplacementProbability > 1)
             throw new ArgumentOutOfRangeException(nameof(TokenReplacementProbability), TokenReplacementProbability,
                 $"TokenMaskingProbability + TokenReplacementProbability must be ≤ 1; found {TokenMaskingProbability + TokenReplacementProbability}.");

@@ -44,10 +44,7 @@ internal static class OnlineTeachers
             CheckSameTokenizer(text, studentNetwork);
             var t = options.Text;
             var tokenizer = text.Tokenizer;
-            var augmenter = t.Augments
-                ? new TokenAugmenter(t.TokenMaskingProbability, t.TokenReplacementProbability, IdOf(tokenizer, "[MASK]"),
-                    new[] { tokenizer.ClsId, tokenizer.SepId, tokenizer.PadId }, tokenizer.Vocabulary.Count, context.Generator)
-                : null;
+            var augmenter = t.Augments ? Augmenter(text, t, context.Generator) : null;
             return new TextEncoderTeacher(text.Classifier, studentNetwork, teacher, t, augmenter, context.Generator, context.Device);
         }
         return null;
@@ -57,6 +54,25 @@ internal static class OnlineTeachers
     {
         if (options.Text.InitializeFromTeacher && teacher.Network is TextClassifierTransformer text && student is TextClassifierNetwork studentNetwork)
             TeacherInitialization.Apply(text.Classifier, studentNetwork, options.Text.LayerMapping, channel);
+    }
+
+    private static TokenAugmenter Augmenter(TextClassifierTransformer teacher, TextDistillationOptions options, Generator generator)
+    {
+        var tokenizer = teacher.Tokenizer;
+        var vocabulary = tokenizer.Vocabulary;
+        NearestWordPieces? neighbours = null;
+        if (options.ReplacementNeighbours > 0 && options.TokenReplacementProbability > 0)
+        {
+            // [CLS], [SEP], [MASK], [PAD], [UNK] and BERT's [unusedN] placeholders are no words to swap in.
+            var excluded = Enumerable.Range(0, vocabulary.Count).Where(i => vocabulary[i].StartsWith('[') && vocabulary[i].EndsWith(']'));
+            if (options.ReplacementNeighbours >= vocabulary.Count - excluded.Count())
+                throw new ArgumentOutOfRangeException(nameof(options.ReplacementNeighbours), options.ReplacementNeighbours,
+                    $"ReplacementNeighbours must be below the number of ordinary word pieces in the teacher's vocabulary ({vocabulary.Count - excluded.Count()}); found {options.ReplacementNeighbours}.");
+            neighbours = new NearestWordPieces(teacher.Classifier.Encoder.WordEmbeddingTable, options.ReplacementNeighbours, excluded);
+        }
+        var settings = new TokenAugmentation(options.TokenMaskingProbability, options.TokenReplacementProbability, options.SpanSamplingProbability);
+        int maskId = options.TokenMaskingProbability > 0 ? IdOf(tokenizer, "[MASK]") : tokenizer.PadId;
+        return new TokenAugmenter(settings, maskId, new[] { tokenizer.ClsId, tokenizer.SepId, tokenizer.PadId }, vocabulary.Count, neighbours, generator);
     }
 
     private static void CheckSameTokenizer(TextClassifierTransformer teacher, TextClassifierNetwork student)

@@ -134,5 +134,6 @@ internal sealed class TextEncoderTeacher : IOnlineTeacher
         _student.Encoder.RecordAttentions = false;
         _teacher.to(CPU);
         _projection?.Dispose();
+        _augmenter?.Dispose();
     }
 }

@@ -65,6 +65,48 @@ public class TextTransferTests
     }
 
     [Fact]
+    public void NeighbourReplacementAndSpanSamplingTeachAStudentFromLogitsAlone()
+    {
+        var (ml, train, test, teacher) = Setup();
+        var options = new DistillationOptions
+        {
+            Student = Tiny(layers: 1, hidden: 16, epochs: 10, learningRate: 3e-3),
+            Alpha = 0.9,
+            Text = { TokenReplacementProbability = 0.2, ReplacementNeighbours = 3, SpanSamplingProbability = 0.25, InitializeFromTeacher = true },
+        };
+
+        var trainer = ml.BinaryClassification.Trainers.Distill(teacher, options);
+        var student = (TextClassifierTransformer)trainer.Fit(train);
+
+        var metrics = ml.BinaryClassification.Evaluate(student.Transform(test));
+        _output.WriteLine($"accuracy {metrics.Accuracy:P1}; {trainer.LastReport}");
+        Assert.True(metrics.Accuracy >= 0.95, $"accuracy {metrics.Accuracy}");
+    }
+
+    [Theory]
+    [InlineData(-1, 0.0, "ReplacementNeighbours", "ReplacementNeighbours must be ≥ 0; found -1.")]
+    [InlineData(0, 1.5, "SpanSamplingProbability", "SpanSamplingProbability must be in [0, 1]; found 1.5.")]
+    [InlineData(0, -0.1, "SpanSamplingProbability", "SpanSamplingProbability must be in [0, 1]; found -0.1.")]
+    public void AugmentationSettingsAreChecked(int neighbours, double span, string parameter, string message)
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new DistillationOptions { Student = Tiny(1, 16, 1, 1e-3), Text = { ReplacementNeighbours = neighbours, SpanSamplingProbability = span } };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.Distill(new TransformerChain<ITransformer>(), options));
+        Assert.Equal(parameter, e.ParamName);
+        Assert.StartsWith(message, e.Message);
+    }
+
+    [Fact]
+    public void MoreNeighboursThanOrdinaryWordPiecesIsAnError()
+    {
+        var (ml, train, _, teacher) = Setup();
+        // TinyText has 30 word pieces, five of them special ([PAD], [UNK], [CLS], [SEP], [MASK]).
+        var options = new DistillationOptions { Student = Tiny(1, 16, 1, 1e-3), Text = { TokenReplacementProbability = 0.1, ReplacementNeighbours = 25 } };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.Distill(teacher, options).Fit(train));
+        Assert.StartsWith("ReplacementNeighbours must be below the number of ordinary word pieces in the teacher's vocabulary (25); found 25.", e.Message);
+    }
+
+    [Fact]
     public void InitialisationCopiesTheMappedTeacherLayerWhenShapesMatch()
     {
         var (ml, train, _, teacher) = Setup();

@@ -42,6 +42,9 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     /// <summary>The embedding layer (for freezing).</summary>
     public nn.Module Embeddings => embeddings;
 
+    /// <summary>The word-embedding table [vocabulary, width or <see cref="BertConfig.WordEmbeddingRank"/>] (not a copy).</summary>
+    internal Tensor WordEmbeddingTable => embeddings.WordTable;
+
     /// <summary>
     /// When set, <see cref="forward"/> keeps the embedding output and every layer's output in <see cref="LastHiddenStates"/>
     /// (for intermediate-layer distillation). Off for scoring.
@@ -125,6 +128,8 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         private readonly SeededDropout dropout;
         private readonly Tensor? sinusoid;
 #pragma warning restore IDE1006
+
+        public Tensor WordTable => word_embeddings.weight!;
 
         public BertEmbeddings(BertConfig c, Generator g) : base(nameof(BertEmbeddings))
         {

@@ -1,0 +1,136 @@
+using Microsoft.ML;
+using MLExtensions.Benchmarks.Data;
+using MLExtensions.Benchmarks.Infrastructure;
+using MLExtensions.Core;
+using MLExtensions.Distillation;
+using MLExtensions.Text;
+
+namespace MLExtensions.Benchmarks;
+
+/// <summary>
+/// The text students of the distill benchmark, by variant name. Every variant trains the same student shape with the same
+/// settings from the command line; they differ in what teaches it.
+/// </summary>
+internal sealed class TextStudents
+{
+    /// <summary>Variant names accepted by <see cref="Train"/>.</summary>
+    public const string VariantNames = "labels, logits, full, augmented or sentences";
+
+    private readonly MLContext _ml;
+    private readonly BenchmarkArguments _arguments;
+    private readonly ITransformer _teacher;
+    private readonly IProgress<TrainingProgress> _progress;
+    private readonly TextWriter _output;
+    private readonly int _seed;
+    private readonly double _temperature;
+    private readonly double _alpha;
+
+    public TextStudents(MLContext ml, BenchmarkArguments arguments, ITransformer teacher, IProgress<TrainingProgress> progress, TextWriter output, int seed)
+    {
+        _ml = ml;
+        _arguments = arguments;
+        _teacher = teacher;
+        _progress = progress;
+        _output = output;
+        _seed = seed;
+        _temperature = arguments.OptionalPositiveDouble("temperature") ?? 2;
+        _alpha = arguments.OptionalNonNegativeDouble("alpha") ?? 0.7;
+        int layers = arguments.Int("student-layers", 2), width = arguments.Int("student-width", 128), rank = arguments.Int("student-embedding-rank", 0);
+        Shape = $"{layers} × {width}" + (rank > 0 ? $", word rank {rank}" : "")
+            + (arguments.OptionalInt("student-max-length") is int length ? $", {length} pieces" : "");
+    }
+
+    /// <summary>Layers × width (and the options that change the shape), for the results table.</summary>
+    public string Shape { get; }
+
+    /// <summary>Trains one variant on the training reviews; returns its name for the table and the fitted student.</summary>
+    public (string Name, ITransformer Model) Train(string variant, IReadOnlyList<FineFoodReviews.Row> trainRows, IDataView train) => variant switch
+    {
+        "labels" => ($"Student {Shape}, labels only", _ml.BinaryClassification.Trainers.TextClassifier(Options()).Fit(train)),
+        "logits" => ($"Student {Shape}, distilled (logits, T = {_temperature}, α = {_alpha})", Distill(Distillation(), train)),
+        "full" => ($"Student {Shape}, distilled (logits + hidden states + init + token augmentation)", Distill(Full(), train)),
+        "augmented" => Augmented(train),
+        "sentences" => Sentences(trainRows),
+        _ => throw new ArgumentException($"Unknown variant '{variant}' in --variants; use {VariantNames}."),
+    };
+
+    /// <summary>The student trainer's options: a scratch encoder of the chosen shape, the same for every variant.</summary>
+    private TextClassifierOptions Options()
+    {
+        var a = _arguments;
+        int width = a.Int("student-width", 128);
+        double dropout = a.OptionalNonNegativeDouble("student-dropout") ?? 0.1;
+        return new TextClassifierOptions
+        {
+            Encoder = TextEncoderSource.Scratch,
+            ScratchConfig = new BertConfig
+            {
+                Layers = a.Int("student-layers", 2), HiddenSize = width, Heads = Math.Max(1, width / 32), IntermediateSize = 4 * width, MaxPositions = 512,
+                PositionEncoding = PositionEncoding.Learned, WordEmbeddingRank = a.Int("student-embedding-rank", 0),
+                HiddenDropout = dropout, AttentionDropout = dropout,
+            },
+            MaxLength = a.Int("student-max-length", 128),
+            BatchSize = 32,
+            FreezeEmbeddings = a.Flag("student-freeze-embeddings"),
+            Epochs = a.Int("student-epochs", 8),
+            Seed = _seed,
+            Optimizer = { LearningRate = a.OptionalPositiveDouble("student-lr") ?? 1e-3, WeightDecay = a.OptionalNonNegativeDouble("student-weight-decay") ?? 1e-4 },
+            EarlyStopping = { Patience = 100 }, // keep the best epoch, never stop early: every variant gets the same epochs
+            Progress = _progress,
+            ProgressInterval = 20,
+        };
+    }
+
+    private DistillationOptions Distillation(double? alpha = null) =>
+        new() { Student = Options(), Temperature = _temperature, Alpha = alpha ?? _alpha };
+
+    private ITransformer Distill(DistillationOptions options, IDataView train)
+    {
+        var trainer = _ml.BinaryClassification.Trainers.Distill(_teacher, options);
+        var model = trainer.Fit(train);
+        _output.WriteLine($"  {trainer.LastReport}");
+        return model;
+    }
+
+    /// <summary>Everything of session 2's recipe: initialised from the teacher, hidden-state loss, random token masking/replacement.</summary>
+    private DistillationOptions Full()
+    {
+        var options = Distillation();
+        options.Text = new TextDistillationOptions { HiddenStateWeight = 1, InitializeFromTeacher = true, TokenMaskingProbability = 0.1, TokenReplacementProbability = 0.1 };
+        return options;
+    }
+
+    /// <summary>
+    /// Logits from the teacher on an augmented transfer set (TinyBERT's nearest-neighbour replacement, span sampling, masking),
+    /// initialised from the teacher; every setting from the command line.
+    /// </summary>
+    private (string, ITransformer) Augmented(IDataView train)
+    {
+        var a = _arguments;
+        var options = Distillation(a.OptionalNonNegativeDouble("augment-alpha") ?? 0.9);
+        var t = options.Text = new TextDistillationOptions
+        {
+            InitializeFromTeacher = true,
+            HiddenStateWeight = a.OptionalNonNegativeDouble("augment-hidden") ?? 0,
+            TokenMaskingProbability = a.OptionalNonNegativeDouble("augment-mask") ?? 0.1,
+            TokenReplacementProbability = a.OptionalNonNegativeDouble("augment-replace") ?? 0.3,
+            ReplacementNeighbours = a.Int("augment-neighbours", 15, minimum: 0),
+            SpanSamplingProbability = a.OptionalNonNegativeDouble("augment-span") ?? 0.25,
+        };
+        string name = $"Student {Shape}, distilled (logits, T = {_temperature}, α = {options.Alpha}, init, augmented: mask {t.TokenMaskingProbability}, " +
+            $"replace {t.TokenReplacementProbability} by {(t.ReplacementNeighbours > 0 ? $"{t.ReplacementNeighbours} nearest" : "any")}, span {t.SpanSamplingProbability}" +
+            (t.HiddenStateWeight > 0 ? $", hidden states × {t.HiddenStateWeight}" : "") + (a.Flag("student-freeze-embeddings") ? ", embeddings frozen" : "") + ")";
+        return (name, Distill(options, train));
+    }
+
+    /// <summary>Logits from the teacher on the labeled reviews plus their sentences and sentence pairs as unlabeled rows.</summary>
+    private (string, ITransformer) Sentences(IReadOnlyList<FineFoodReviews.Row> trainRows)
+    {
+        var (labeled, validation, transfer) = ReviewSentences.Split(trainRows, _seed);
+        _output.WriteLine($"  transfer set: {labeled.Count:N0} labeled reviews, {transfer.Count:N0} unlabeled sentences and pairs; validation {validation.Count:N0} reviews");
+        var options = Distillation();
+        options.Student!.ValidationData = _ml.Data.LoadFromEnumerable(validation);
+        string name = $"Student {Shape}, distilled (logits, T = {_temperature}, α = {_alpha}, + {transfer.Count:N0} unlabeled sentences and sentence pairs)";
+        return (name, Distill(options, _ml.Data.LoadFromEnumerable(labeled.Concat(transfer))));
+    }
+}
