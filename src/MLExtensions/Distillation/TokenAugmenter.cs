@@ -127,17 +127,18 @@ internal sealed class NearestWordPieces : IDisposable
 
     public NearestWordPieces(Tensor wordEmbeddings, int k, IEnumerable<int> excludedIds)
     {
+        // The tables live as long as this object, so no dispose scope of the caller may own them.
         using var scope = NewDisposeScope();
         long vocabulary = wordEmbeddings.shape[0];
         if (k < 1 || k >= vocabulary)
             throw new ArgumentOutOfRangeException(nameof(k), k, $"The neighbour count must be between 1 and the vocabulary size − 1 = {vocabulary - 1}; found {k}.");
         _k = k;
-        _unitEmbeddings = nn.functional.normalize(wordEmbeddings.detach().to(ScalarType.Float32).cpu(), dim: 1).MoveToOuterDisposeScope();
+        _unitEmbeddings = nn.functional.normalize(wordEmbeddings.detach().to(ScalarType.Float32).cpu(), dim: 1).DetachFromDisposeScope();
         var excluded = new bool[vocabulary];
         foreach (int id in excludedIds)
             excluded[id] = true;
-        _excluded = torch.tensor(excluded).MoveToOuterDisposeScope();
-        _table = torch.zeros(new[] { vocabulary, (long)k }, ScalarType.Int64).MoveToOuterDisposeScope();
+        _excluded = torch.tensor(excluded).DetachFromDisposeScope();
+        _table = torch.zeros(new[] { vocabulary, (long)k }, ScalarType.Int64).DetachFromDisposeScope();
         _known = new bool[vocabulary];
     }
 
