@@ -55,9 +55,9 @@ public static class OnnxQuantizer
             if (options.Mode == QuantizationMode.DynamicInt8)
             {
                 // Before the MatMul handler, which would otherwise take the attention's projections one by one.
-                int attentions = DynamicAttentionQuantizer.Run(graph, options);
-                if (attentions > 0)
-                    quantized["MatMul"] = 3 * attentions;
+                int projections = AttentionQuantizer.RunDynamic(graph, options).Count;
+                if (projections > 0)
+                    quantized["MatMul"] = projections;
                 var handlers = new IOperatorQuantizer[]
                 {
                     new DynamicMatMulQuantizer(options, "MatMul"), new DynamicMatMulQuantizer(options, "Gemm"),

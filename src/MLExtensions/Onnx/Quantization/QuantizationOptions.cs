@@ -82,11 +82,12 @@ public sealed class QuantizationOptions
     public IList<string> OperatorTypes { get; set; } = DefaultOperatorTypes.ToList();
 
     /// <summary>
-    /// Dynamic mode, graphs built for ONNX Runtime (<c>ToOnnxRuntime</c>, <c>Model.Quantize</c> of text classifiers): the
+    /// Int8 modes, graphs built for ONNX Runtime (<c>ToOnnxRuntime</c>, <c>Model.Quantize</c> of text classifiers): the
     /// query/key/value MatMuls of each self-attention are packed into one int8 weight and run, with the attention itself,
-    /// in ONNX Runtime's <c>QAttention</c> kernel. Needs <see cref="PerChannel"/> and <see cref="SymmetricWeights"/>
-    /// (then the outputs equal the unfused form's); otherwise, or when false, the three MatMuls are quantized one by one.
-    /// Default true.
+    /// in ONNX Runtime's <c>QAttention</c> kernel. Needs <see cref="PerChannel"/> and <see cref="SymmetricWeights"/>, and in
+    /// static mode asymmetric (uint8) activations, whose calibrated scale and zero point quantize the attention input; in
+    /// dynamic mode the outputs equal the unfused form's. Otherwise, or when false, the three MatMuls are quantized one by
+    /// one. Default true.
     /// </summary>
     public bool FuseAttention { get; set; } = true;
 

@@ -36,7 +36,7 @@ internal static class StaticQdqQuantizer
                 candidates.Add(candidate);
         }
 
-        var tensors = candidates.SelectMany(c => c.Output is null ? new[] { c.Activation } : new[] { c.Activation, c.Output }).Distinct(StringComparer.Ordinal).ToList();
+        var tensors = ActivationTensors(candidates);
         var ranges = candidates.Count == 0
             ? new Dictionary<string, (float, float)>()
             : ActivationCalibration.Collect(graph.Model, tensors, samples, options);
@@ -50,6 +50,15 @@ internal static class StaticQdqQuantizer
                 : QuantizationParameters.FromRange(min, max, UInt8Min, UInt8Max, symmetric: false);
         }
 
+        // Attention first: the projections it packs into QAttention leave the candidates, and their shared input is then
+        // quantized only by the QAttention's own QuantizeLinear (its other readers, the residual Add, keep the float value).
+        var fused = AttentionQuantizer.RunStatic(graph, options, activationParameters).ToHashSet();
+        if (fused.Count > 0)
+        {
+            candidates.RemoveAll(c => fused.Contains(c.Node));
+            quantized["MatMul"] = fused.Count;
+            tensors = ActivationTensors(candidates);
+        }
         foreach (var c in candidates)
         {
             QuantizeWeight(graph, c, activationParameters[c.Activation].Scale, options);
@@ -62,6 +71,10 @@ internal static class StaticQdqQuantizer
             OnnxQuantizer.RunHandlers(graph, options, new IOperatorQuantizer[] { new EmbeddingGatherQuantizer(options) }, quantized, skipped);
         return ranges;
     }
+
+    /// <summary>The tensors that get calibrated Q → DQ pairs: each candidate's activation input, and its output where quantized.</summary>
+    private static List<string> ActivationTensors(IEnumerable<Candidate> candidates) =>
+        candidates.SelectMany(c => c.Output is null ? new[] { c.Activation } : new[] { c.Activation, c.Output }).Distinct(StringComparer.Ordinal).ToList();
 
     private static (Candidate?, string?) Inspect(QuantizationGraph graph, NodeProto node, HashSet<string> graphOutputs)
     {

@@ -11,8 +11,10 @@ using Xunit.Abstractions;
 namespace MLExtensions.Tests.Onnx.Quantization;
 
 /// <summary>
-/// Dynamic int8 of a graph built for ONNX Runtime: each layer's query/key/value MatMuls and MultiHeadAttention become
-/// one QAttention node with packed per-column weights, and the model computes what the unfused int8 form computes.
+/// Int8 of a graph built for ONNX Runtime: each layer's query/key/value MatMuls and MultiHeadAttention become one
+/// QAttention node with packed per-column weights. In dynamic mode the model computes what the unfused int8 form computes;
+/// in static mode the calibrated input parameters feed the QAttention and the model stays as close to float as the unfused
+/// static form.
 /// </summary>
 public class AttentionFusionTests
 {
@@ -73,6 +75,38 @@ public class AttentionFusionTests
         var expected = quantized.Transform(data).GetColumn<float>("Probability").ToArray();
         for (int i = 0; i < rows.Count; i++)
             Assert.Equal(expected[i], engine.Predict(rows[i]).Probability);
+    }
+
+    [Fact]
+    public void StaticInt8PacksAttentionWithTheCalibratedInputParameters()
+    {
+        var ml = new MLContext(seed: 4);
+        var rows = FineFoods.Rows(ml, "test.csv").Take(12).ToList();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var model = TextExportTests.MiniLmClassifier(ml, data, maxLength: 32);
+        var options = new QuantizationOptions { Mode = QuantizationMode.StaticInt8 };
+        var fused = (OnnxNetworkTransformer)ml.Model.Quantize(model, data, options, out var fusedSummary);
+        var separate = (OnnxNetworkTransformer)ml.Model.Quantize(model, data, new QuantizationOptions { Mode = QuantizationMode.StaticInt8, FuseAttention = false });
+        var symmetric = (OnnxNetworkTransformer)ml.Model.Quantize(model, data, new QuantizationOptions { Mode = QuantizationMode.StaticInt8, SymmetricActivations = true });
+
+        int layers = model.Classifier.Encoder.Config.Layers;
+        Assert.Equal(layers, Count(fused.GetOnnxModel(), "QAttention"));
+        Assert.Equal(0, Count(fused.GetOnnxModel(), "MultiHeadAttention"));
+        Assert.Equal(0, Count(fused.GetOnnxModel(), "DynamicQuantizeLinear"));
+        Assert.Equal(0, Count(separate.GetOnnxModel(), "QAttention"));
+        Assert.Equal(0, Count(symmetric.GetOnnxModel(), "QAttention")); // QAttention reads uint8 input only
+        _log.WriteLine(fusedSummary.ToString());
+
+        float[] Probabilities(ITransformer t) => t.Transform(data).GetColumn<float>("Probability").ToArray();
+        var reference = Probabilities(model);
+        var a = Probabilities(fused);
+        var b = Probabilities(separate);
+        float fusedError = a.Zip(reference).Max(p => Math.Abs(p.First - p.Second));
+        float separateError = b.Zip(reference).Max(p => Math.Abs(p.First - p.Second));
+        _log.WriteLine($"max |Δ probability| against float: fused {fusedError:E2}, separate {separateError:E2}");
+        Assert.True(fusedError <= Math.Max(0.03f, 1.5f * separateError), $"fused {fusedError}, separate {separateError}");
+        Assert.True(a.Distinct().Count() > 1, "the outputs do not depend on the text");
+        Assert.Equal(reference.Select(p => p > 0.5f), a.Select(p => p > 0.5f));
     }
 
     [Fact]
