@@ -106,7 +106,9 @@ public class AttentionFusionTests
         _log.WriteLine($"max |Δ probability| against float: fused {fusedError:E2}, separate {separateError:E2}");
         Assert.True(fusedError <= Math.Max(0.03f, 1.5f * separateError), $"fused {fusedError}, separate {separateError}");
         Assert.True(a.Distinct().Count() > 1, "the outputs do not depend on the text");
-        Assert.Equal(reference.Select(p => p > 0.5f), a.Select(p => p > 0.5f));
+        // Decisions agree wherever the float model is not on the fence (an error of < 0.03 cannot move those across 0.5).
+        var clear = Enumerable.Range(0, reference.Length).Where(i => Math.Abs(reference[i] - 0.5f) > 0.05f).ToArray();
+        Assert.Equal(clear.Select(i => reference[i] > 0.5f), clear.Select(i => a[i] > 0.5f));
     }
 
     [Fact]
