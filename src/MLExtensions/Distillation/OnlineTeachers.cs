@@ -30,8 +30,10 @@ internal static class OnlineTeachers
         {
             if (options.Student is not TextClassifierOptions)
                 throw new ArgumentException("The Text distillation options need a TextClassifierOptions student.", nameof(options));
-            if (teacher.Network is not TextClassifierTransformer)
+            if (teacher.Network is not TextClassifierTransformer textTeacher)
                 throw new ArgumentException("The Text distillation options (hidden states, initialisation, token augmentation) need a teacher that is a text classifier of this library.", nameof(options));
+            if (text.ReplacementNeighbours > 0 && text.TokenReplacementProbability > 0)
+                CheckNeighbourCount(textTeacher, text);
         }
     }
 
@@ -62,17 +64,23 @@ internal static class OnlineTeachers
         var vocabulary = tokenizer.Vocabulary;
         NearestWordPieces? neighbours = null;
         if (options.ReplacementNeighbours > 0 && options.TokenReplacementProbability > 0)
-        {
-            // [CLS], [SEP], [MASK], [PAD], [UNK] and BERT's [unusedN] placeholders are no words to swap in.
-            var excluded = Enumerable.Range(0, vocabulary.Count).Where(i => vocabulary[i].StartsWith('[') && vocabulary[i].EndsWith(']'));
-            if (options.ReplacementNeighbours >= vocabulary.Count - excluded.Count())
-                throw new ArgumentOutOfRangeException(nameof(options.ReplacementNeighbours), options.ReplacementNeighbours,
-                    $"ReplacementNeighbours must be below the number of ordinary word pieces in the teacher's vocabulary ({vocabulary.Count - excluded.Count()}); found {options.ReplacementNeighbours}.");
-            neighbours = new NearestWordPieces(teacher.Classifier.Encoder.WordEmbeddingTable, options.ReplacementNeighbours, excluded);
-        }
+            neighbours = new NearestWordPieces(teacher.Classifier.Encoder.WordEmbeddingTable, options.ReplacementNeighbours, BracketedPieces(vocabulary));
         var settings = new TokenAugmentation(options.TokenMaskingProbability, options.TokenReplacementProbability, options.SpanSamplingProbability);
         int maskId = options.TokenMaskingProbability > 0 ? IdOf(tokenizer, "[MASK]") : tokenizer.PadId;
         return new TokenAugmenter(settings, maskId, new[] { tokenizer.ClsId, tokenizer.SepId, tokenizer.PadId }, vocabulary.Count, neighbours, generator);
+    }
+
+    /// <summary>[CLS], [SEP], [MASK], [PAD], [UNK] and BERT's [unusedN] placeholders: no words to swap in.</summary>
+    private static int[] BracketedPieces(IReadOnlyList<string> vocabulary) =>
+        Enumerable.Range(0, vocabulary.Count).Where(i => vocabulary[i].StartsWith('[') && vocabulary[i].EndsWith(']')).ToArray();
+
+    private static void CheckNeighbourCount(TextClassifierTransformer teacher, TextDistillationOptions options)
+    {
+        var vocabulary = teacher.Tokenizer.Vocabulary;
+        int ordinary = vocabulary.Count - BracketedPieces(vocabulary).Length;
+        if (options.ReplacementNeighbours >= ordinary)
+            throw new ArgumentOutOfRangeException(nameof(options.ReplacementNeighbours), options.ReplacementNeighbours,
+                $"ReplacementNeighbours must be below the number of ordinary word pieces in the teacher's vocabulary ({ordinary}); found {options.ReplacementNeighbours}.");
     }
 
     private static void CheckSameTokenizer(TextClassifierTransformer teacher, TextClassifierNetwork student)
