@@ -24,6 +24,9 @@ internal sealed class TextStudents
     private readonly int _seed;
     private readonly double _temperature;
     private readonly double _alpha;
+    private readonly int _layers;
+    private readonly int _width;
+    private readonly int _rank;
 
     public TextStudents(MLContext ml, BenchmarkArguments arguments, ITransformer teacher, IProgress<TrainingProgress> progress, TextWriter output, int seed)
     {
@@ -35,8 +38,10 @@ internal sealed class TextStudents
         _seed = seed;
         _temperature = arguments.OptionalPositiveDouble("temperature") ?? 2;
         _alpha = arguments.OptionalNonNegativeDouble("alpha") ?? 0.7;
-        int layers = arguments.Int("student-layers", 2), width = arguments.Int("student-width", 128), rank = arguments.Int("student-embedding-rank", 0);
-        Shape = $"{layers} × {width}" + (rank > 0 ? $", word rank {rank}" : "")
+        _layers = arguments.Int("student-layers", 2);
+        _width = arguments.Int("student-width", 128);
+        _rank = arguments.Int("student-embedding-rank", 0);
+        Shape = $"{_layers} × {_width}" + (_rank > 0 ? $", word rank {_rank}" : "")
             + (arguments.OptionalInt("student-max-length") is int length ? $", {length} pieces" : "");
     }
 
@@ -58,15 +63,14 @@ internal sealed class TextStudents
     private TextClassifierOptions Options()
     {
         var a = _arguments;
-        int width = a.Int("student-width", 128);
         double dropout = a.OptionalNonNegativeDouble("student-dropout") ?? 0.1;
         return new TextClassifierOptions
         {
             Encoder = TextEncoderSource.Scratch,
             ScratchConfig = new BertConfig
             {
-                Layers = a.Int("student-layers", 2), HiddenSize = width, Heads = Math.Max(1, width / 32), IntermediateSize = 4 * width, MaxPositions = 512,
-                PositionEncoding = PositionEncoding.Learned, WordEmbeddingRank = a.Int("student-embedding-rank", 0),
+                Layers = _layers, HiddenSize = _width, Heads = Math.Max(1, _width / 32), IntermediateSize = 4 * _width, MaxPositions = 512,
+                PositionEncoding = PositionEncoding.Learned, WordEmbeddingRank = _rank,
                 HiddenDropout = dropout, AttentionDropout = dropout,
             },
             MaxLength = a.Int("student-max-length", 128),

@@ -58,10 +58,12 @@ internal sealed class TokenAugmenter : IDisposable
     {
         if (_neighbours is null)
             return torch.randint(0, _vocabularySize, ids.shape, generator: _generator, dtype: ScalarType.Int64).to(ids.device);
-        var table = _neighbours.For(ids);                                    // [V, k] rows filled for every id in this batch
-        var choice = torch.randint(0, table.shape[1], ids.shape, generator: _generator, dtype: ScalarType.Int64).to(ids.device);
-        var candidates = table.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], table.shape[1]);
-        return candidates.gather(2, choice.unsqueeze(-1)).squeeze(-1);
+        // The table stays on the CPU; only the chosen ids travel to the batch's device.
+        var cpuIds = ids.cpu();
+        var table = _neighbours.For(cpuIds);                                 // [V, k] rows filled for every id in this batch
+        var choice = torch.randint(0, table.shape[1], ids.shape, generator: _generator, dtype: ScalarType.Int64);
+        var candidates = table.index_select(0, cpuIds.flatten()).view(ids.shape[0], ids.shape[1], table.shape[1]);
+        return candidates.gather(2, choice.unsqueeze(-1)).squeeze(-1).to(ids.device);
     }
 
     /// <summary>
@@ -75,9 +77,8 @@ internal sealed class TokenAugmenter : IDisposable
         var draws = torch.rand(new long[] { n, 3 }, generator: _generator).data<float>().ToArray();
         var cpu = packed.cpu().contiguous();
         long[] ids = Channel(cpu, 0), mask = Channel(cpu, 1), types = Channel(cpu, 2);
-        var newIds = new long[n * length];
-        var newMask = new long[n * length];
-        var newTypes = new long[n * length];
+        // Rows that stay whole keep these copies; a cut row is cleared and rewritten.
+        long[] newIds = (long[])ids.Clone(), newMask = (long[])mask.Clone();
         for (long row = 0; row < n; row++)
         {
             long offset = row * length;
@@ -88,22 +89,17 @@ internal sealed class TokenAugmenter : IDisposable
             // Pairs of texts (token type 1 present) keep their structure: cutting one could drop the other.
             bool pair = Enumerable.Range(0, (int)real).Any(i => types[offset + i] != 0);
             if (draws[row * 3] >= _settings.SpanProbability || pieces <= 1 || pair)
-            {
-                Array.Copy(ids, offset, newIds, offset, length);
-                Array.Copy(mask, offset, newMask, offset, length);
-                Array.Copy(types, offset, newTypes, offset, length);
                 continue;
-            }
             long span = 1 + Math.Min(pieces - 1, (long)(draws[row * 3 + 1] * pieces));
             long start = 1 + Math.Min(pieces - span, (long)(draws[row * 3 + 2] * (pieces - span + 1)));
-            newIds[offset] = ids[offset];
-            Array.Copy(ids, offset + start, newIds, offset + 1, span);
-            newIds[offset + span + 1] = ids[offset + real - 1];
-            for (long i = 0; i < span + 2; i++)
-                newMask[offset + i] = 1;
+            Array.Clear(newIds, (int)(offset + 1), (int)(real - 1));
+            Array.Clear(newMask, (int)(offset + span + 2), (int)(real - span - 2));
+            Array.Copy(ids, offset + start, newIds, offset + 1, span);          // [CLS] at offset stays
+            newIds[offset + span + 1] = ids[offset + real - 1];                 // [SEP]
         }
         var shape = new[] { n, length };
-        return torch.stack(new[] { torch.tensor(newIds, shape), torch.tensor(newMask, shape), torch.tensor(newTypes, shape) }, 1).to(packed.device);
+        // Token types are all 0 in every cut row (pairs are never cut), so the original channel serves unchanged.
+        return torch.stack(new[] { torch.tensor(newIds, shape), torch.tensor(newMask, shape), torch.tensor(types, shape) }, 1).to(packed.device);
     }
 
     private static long[] Channel(Tensor packed, int channel) => packed.select(1, channel).contiguous().data<long>().ToArray();
@@ -142,7 +138,7 @@ internal sealed class NearestWordPieces : IDisposable
         _known = new bool[vocabulary];
     }
 
-    /// <summary>The neighbour table [V, k] (on the ids' device), with the rows of every id in <paramref name="ids"/> filled.</summary>
+    /// <summary>The neighbour table [V, k] (on the CPU), with the rows of every id in <paramref name="ids"/> filled.</summary>
     public Tensor For(Tensor ids)
     {
         var missing = ids.cpu().flatten().data<long>().Distinct().Where(id => !_known[id]).ToArray();
@@ -159,7 +155,7 @@ internal sealed class NearestWordPieces : IDisposable
             foreach (long id in chunk)
                 _known[id] = true;
         }
-        return ids.device.type == DeviceType.CPU ? _table : _table.to(ids.device);
+        return _table;
     }
 
     public void Dispose()
