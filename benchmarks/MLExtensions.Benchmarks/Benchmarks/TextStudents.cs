@@ -14,7 +14,7 @@ namespace MLExtensions.Benchmarks;
 internal sealed class TextStudents
 {
     /// <summary>Variant names accepted by <see cref="Train"/>.</summary>
-    public const string VariantNames = "labels, logits, full, augmented or sentences";
+    public const string VariantNames = "labels, logits, full, augmented, sentences or recombined";
 
     private readonly MLContext _ml;
     private readonly BenchmarkArguments _arguments;
@@ -27,6 +27,7 @@ internal sealed class TextStudents
     private readonly int _layers;
     private readonly int _width;
     private readonly int _rank;
+    private long _lastRowsScored;
 
     public TextStudents(MLContext ml, BenchmarkArguments arguments, ITransformer teacher, IProgress<TrainingProgress> progress, TextWriter output, int seed)
     {
@@ -55,7 +56,8 @@ internal sealed class TextStudents
         "logits" => ($"Student {Shape}, distilled (logits, T = {_temperature}, α = {_alpha})", Distill(Distillation(), train)),
         "full" => ($"Student {Shape}, distilled (logits + hidden states + init + token augmentation)", Distill(Full(), train)),
         "augmented" => Augmented(train),
-        "sentences" => Sentences(trainRows),
+        "sentences" => Sentences(trainRows, recombine: false),
+        "recombined" => Sentences(trainRows, recombine: true),
         _ => throw new ArgumentException($"Unknown variant '{variant}' in --variants; use {VariantNames}."),
     };
 
@@ -93,6 +95,7 @@ internal sealed class TextStudents
         var trainer = _ml.BinaryClassification.Trainers.Distill(_teacher, options);
         var model = trainer.Fit(train);
         _output.WriteLine($"  {trainer.LastReport}");
+        _lastRowsScored = trainer.LastReport!.RowsScored;
         return model;
     }
 
@@ -127,14 +130,27 @@ internal sealed class TextStudents
         return (name, Distill(options, train));
     }
 
-    /// <summary>Logits from the teacher on the labeled reviews plus their sentences and sentence pairs as unlabeled rows.</summary>
-    private (string, ITransformer) Sentences(IReadOnlyList<FineFoodReviews.Row> trainRows)
+    /// <summary>
+    /// Logits from the teacher on the labeled reviews plus unlabeled rows made of their sentences
+    /// (<see cref="TextDistillationOptions.AddSentences"/>); with <paramref name="recombine"/> also each review with one sentence
+    /// left out and <c>--recombined-rows</c> texts joined from sentences of different reviews (30,000 by default).
+    /// </summary>
+    private (string, ITransformer) Sentences(IReadOnlyList<FineFoodReviews.Row> trainRows, bool recombine)
     {
-        var (labeled, validation, transfer) = ReviewSentences.Split(trainRows, _seed);
-        _output.WriteLine($"  transfer set: {labeled.Count:N0} labeled reviews, {transfer.Count:N0} unlabeled sentences and pairs; validation {validation.Count:N0} reviews");
+        var (labeled, validation) = ReviewSplit.Split(trainRows, _seed);
         var options = Distillation();
         options.Student!.ValidationData = _ml.Data.LoadFromEnumerable(validation);
-        string name = $"Student {Shape}, distilled (logits, T = {_temperature}, α = {_alpha}, + {transfer.Count:N0} unlabeled sentences and sentence pairs)";
-        return (name, Distill(options, _ml.Data.LoadFromEnumerable(labeled.Concat(transfer))));
+        options.Text = new TextDistillationOptions
+        {
+            AddSentences = true,
+            AddLeaveOneSentenceOut = recombine,
+            RecombinedSentenceRows = recombine ? _arguments.Int("recombined-rows", 30_000, minimum: 0) : 0,
+        };
+        _output.WriteLine($"  transfer set: {labeled.Count:N0} labeled reviews; validation {validation.Count:N0} reviews");
+        var model = Distill(options, _ml.Data.LoadFromEnumerable(labeled));
+        long added = _lastRowsScored - labeled.Count;
+        string name = $"Student {Shape}, distilled (logits, T = {_temperature}, α = {_alpha}, + {added:N0} unlabeled rows: sentences and pairs"
+            + (recombine ? $", one sentence left out, {options.Text.RecombinedSentenceRows:N0} recombined)" : ")");
+        return (name, model);
     }
 }

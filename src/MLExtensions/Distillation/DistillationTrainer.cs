@@ -76,16 +76,17 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         if (student.ValidationData is { } validationData)
             TeacherBinding.Bind(_teacher, validationData.Schema, LabelBinding.Bind(validationData.Schema, LabelColumn(student), _kind), _options);
 
-        var outputs = TeacherOutputs.Compute(teacher, input, channel, student.CancellationToken);
-        channel.Info(MessageSensitivity.None, "Teacher scored {0} training rows; soft targets: {1}; temperature {2}, alpha {3}.",
-            outputs.Rows, outputs.Source, _options.Temperature, _options.Alpha);
-        var trainView = new TeacherColumnDataView(input, outputs, TeacherColumnName);
-
         var originalValidation = student.ValidationData;
-        if (originalValidation is not null)
-            student.ValidationData = new TeacherColumnDataView(originalValidation, TeacherOutputs.Compute(teacher, originalValidation, channel, student.CancellationToken), TeacherColumnName);
         try
         {
+            var training = _options.Text.AddsSentenceRows ? AddSentenceRows(input, (TextClassifierOptions)student, channel) : input;
+            var outputs = TeacherOutputs.Compute(teacher, training, channel, student.CancellationToken);
+            channel.Info(MessageSensitivity.None, "Teacher scored {0} training rows; soft targets: {1}; temperature {2}, alpha {3}.",
+                outputs.Rows, outputs.Source, _options.Temperature, _options.Alpha);
+            var trainView = new TeacherColumnDataView(training, outputs, TeacherColumnName);
+            if (student.ValidationData is { } validation)
+                student.ValidationData = new TeacherColumnDataView(validation, TeacherOutputs.Compute(teacher, validation, channel, student.CancellationToken), TeacherColumnName);
+
             var loss = new DistillationLoss(_kind, _options.Temperature, _options.Alpha);
             using var hooks = new StudentHooks(TeacherColumnName, outputs.Count, LabelColumn(student), _kind, loss,
                 (task, context) => OnlineTeachers.Create(teacher, _options, task, context),
@@ -108,6 +109,29 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         {
             student.ValidationData = originalValidation;
         }
+    }
+
+    /// <summary>
+    /// Holds out the validation rows first (unless validation data was given), so that no sentence of a validation text is
+    /// trained on, then adds the unlabeled sentence rows to the rest.
+    /// </summary>
+    private IDataView AddSentenceRows(IDataView input, TextClassifierOptions student, IChannel channel)
+    {
+        int seed = TorchDevices.ResolveSeed(_host, student.Seed);
+        var training = input;
+        if (student.ValidationData is null && student.ValidationFraction > 0)
+        {
+            // The same seeded split the student's trainer would make, taken here so the added rows come from its training part only.
+            var (train, validation) = TrainingData.Split(_host, input, student, seed);
+            training = train;
+            student.ValidationData = validation;
+        }
+        var expanded = SentenceRowsDataView.Create(training, student.TextColumnName, student.LabelColumnName, _options.Text,
+            Seeds.Derive(seed, Seeds.SentenceRows), student.CancellationToken);
+        channel.Info(MessageSensitivity.None, "Added {0} unlabeled rows made of the sentences of {1} training texts (sentences and pairs: {2}; " +
+            "one sentence left out: {3}; recombined: {4}).", expanded.AddedRows, expanded.SourceRows, _options.Text.AddSentences,
+            _options.Text.AddLeaveOneSentenceOut, _options.Text.RecombinedSentenceRows);
+        return expanded;
     }
 
     private NetworkTransformerBase FitStudent<T>(NetworkTrainerBase<T> trainer, IDataView data, StudentHooks hooks)

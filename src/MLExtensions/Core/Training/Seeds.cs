@@ -21,4 +21,7 @@ public static class Seeds
 
     /// <summary>Purpose code for per-epoch shuffling.</summary>
     public const int Shuffle = 1;
+
+    /// <summary>Purpose code for the sentence rows a distillation adds to a text transfer set.</summary>
+    public const int SentenceRows = 2;
 }
