@@ -2,12 +2,14 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using MLExtensions.Core;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace MLExtensions.Distillation;
 
 /// <summary>
-/// The teacher's outputs for every row of the training data, computed once in one streaming pass (one row at a time, so the
-/// teacher never holds the data set) and kept as K floats per row. They are logits: a network of this library gives its raw
+/// The teacher's outputs for every row of the training data, computed once in one streaming pass (a window of rows at a time,
+/// so the teacher never holds the data set) and kept as K floats per row. They are logits: a network of this library gives its raw
 /// outputs; any other classifier gives log-probabilities (equal to logits up to a per-row constant, which softmax ignores) or,
 /// for a binary classifier, the log-odds of its probability.
 /// </summary>
@@ -15,6 +17,9 @@ internal sealed class TeacherOutputs
 {
     /// <summary>Rows per teacher forward pass when the teacher is a network of this library.</summary>
     private const int TeacherBatchSize = 64;
+
+    /// <summary>Batches per window within which paddable rows (texts) are sorted by length.</summary>
+    private const int SortWindowBatches = 16;
 
     private readonly float[] _values;
 
@@ -51,7 +56,7 @@ internal sealed class TeacherOutputs
             if ((++rows & 4095) == 0)
             {
                 cancellation.ThrowIfCancellationRequested();
-                channel.Trace(MessageSensitivity.None, "Teacher scored {0} rows.", rows);
+                channel.Info(MessageSensitivity.None, "Teacher scored {0} rows.", rows);
             }
         }
 
@@ -60,36 +65,18 @@ internal sealed class TeacherOutputs
             var view = teacher.Upstream.Aggregate(data, (v, t) => t.Transform(v));
             using var cursor = view.GetRowCursor(network.NetworkInputColumns.Select(n => view.Schema[n]));
             var input = network.CreateNetworkInput(cursor);
-            // Rows whose inputs have the same shape (images, feature vectors) go through the network together: one forward
-            // pass per batch instead of per row. Text rows differ in length and mostly go one at a time.
-            var pending = new List<TorchSharp.torch.Tensor>();
-            void Flush()
-            {
-                if (pending.Count == 0)
-                    return;
-                using (TorchSharp.torch.no_grad())
-                using (var scope = TorchSharp.torch.NewDisposeScope())
-                {
-                    var logits = network.Network.call(TorchSharp.torch.cat(pending, 0)).contiguous();
-                    var all = logits.data<float>().ToArray();
-                    for (int row = 0; row < pending.Count; row++)
-                    {
-                        Array.Copy(all, row * buffer.Length, buffer, 0, buffer.Length);
-                        Add();
-                    }
-                }
-                foreach (var t in pending)
-                    t.Dispose();
-                pending.Clear();
-            }
+            // Rows go through the network in batches, not one by one: rows of one shape (images, feature vectors) as they come;
+            // rows a network can pad (texts of different lengths) are first sorted by length within a window of rows, so a
+            // batch holds texts of similar length and little padding, and their outputs are put back in row order.
+            var window = new List<Tensor>();
+            int windowSize = !network.CanPadRowInputs ? TeacherBatchSize : TeacherBatchSize * SortWindowBatches;
             while (cursor.MoveNext())
             {
-                var x = input().DetachFromDisposeScope();
-                if (pending.Count > 0 && (pending.Count == TeacherBatchSize || !pending[0].shape.SequenceEqual(x.shape)))
-                    Flush();
-                pending.Add(x);
+                window.Add(input().DetachFromDisposeScope());
+                if (window.Count == windowSize)
+                    ScoreWindow(network, window, buffer, Add);
             }
-            Flush();
+            ScoreWindow(network, window, buffer, Add);
             return new TeacherOutputs(values.ToArray(), teacher.OutputCount, $"logits of the teacher's {network.GetType().Name}");
         }
 
@@ -137,6 +124,45 @@ internal sealed class TeacherOutputs
         return new TeacherOutputs(array, 1, probability is null
             ? $"the teacher's '{teacher.ScoreColumn}' as the logit"
             : $"log-odds of the teacher's '{teacher.ProbabilityColumn}'");
+    }
+
+    /// <summary>Scores a window of row inputs in batches, calls <paramref name="add"/> for each row in order, and empties the window.</summary>
+    private static void ScoreWindow(NetworkTransformerBase network, List<Tensor> window, float[] buffer, Action add)
+    {
+        if (window.Count == 0)
+            return;
+        int k = buffer.Length;
+        var outputs = new float[window.Count * k];
+        bool pads = network.CanPadRowInputs;
+        var order = Enumerable.Range(0, window.Count).ToArray();
+        if (pads)
+            order = order.OrderBy(i => window[i].numel()).ToArray(); // stable: equal lengths keep their order
+        int start = 0;
+        while (start < order.Length)
+        {
+            // A batch: up to TeacherBatchSize rows; without padding, only rows of the first row's shape.
+            int end = start + 1;
+            while (end < order.Length && end - start < TeacherBatchSize && (pads || window[order[end]].shape.SequenceEqual(window[order[start]].shape)))
+                end++;
+            var rows = order[start..end].Select(i => window[i]).ToList();
+            using (no_grad())
+            using (NewDisposeScope())
+            {
+                var batch = rows.Count == 1 ? rows[0] : pads ? network.PadRowInputs(rows) : cat(rows, 0);
+                var logits = network.Network.call(batch).contiguous().data<float>().ToArray();
+                for (int r = 0; r < rows.Count; r++)
+                    Array.Copy(logits, r * k, outputs, order[start + r] * k, k);
+            }
+            start = end;
+        }
+        for (int row = 0; row < window.Count; row++)
+        {
+            Array.Copy(outputs, row * k, buffer, 0, k);
+            add();
+        }
+        foreach (var t in window)
+            t.Dispose();
+        window.Clear();
     }
 
     private static float LogOdds(float p)

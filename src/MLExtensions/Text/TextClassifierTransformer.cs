@@ -57,6 +57,21 @@ public sealed class TextClassifierTransformer : NetworkTransformerBase
         return () => TokenBatchSource.Pack(new[] { tokenize() }, pad);
     }
 
+    /// <inheritdoc />
+    internal override bool CanPadRowInputs => true;
+
+    /// <inheritdoc />
+    /// <remarks>Rows are packed [1, 3, L] (ids, attention mask, type ids); padding has the pad id, mask 0 and type 0, as in training batches.</remarks>
+    internal override Tensor PadRowInputs(IReadOnlyList<Tensor> rows)
+    {
+        long length = rows.Max(r => r.shape[2]);
+        var batch = torch.zeros(rows.Count, 3, length, dtype: rows[0].dtype);
+        batch.select(1, 0).fill_(Tokenizer.PadId);
+        for (int n = 0; n < rows.Count; n++)
+            batch.narrow(0, n, 1).narrow(2, 0, rows[n].shape[2]).copy_(rows[n]);
+        return batch;
+    }
+
     private static VersionInfo GetVersionInfo() => NetworkPersistence.Version("MLXTXTCL", LoaderSignature, typeof(TextClassifierTransformer));
 
     /// <inheritdoc />

@@ -158,4 +158,34 @@ public class DistillationTrainerTests
                 Assert.Equal(scores[row].Score[k], Math.Exp(logits[k] - max) / sum, 5);
         }
     }
+
+    [Fact]
+    public void CachedTextTeacherLogitsFromLengthSortedPaddedBatchesMatchItsRowByRowScores()
+    {
+        var ml = new MLContext(seed: 1);
+        // 1,100 texts of 4 to 9 words: two sort windows (1,024 rows each), batches of mixed lengths that need padding.
+        var data = ml.Data.LoadFromEnumerable(MLExtensions.Tests.Text.TinyText.Make(1100, 3));
+        var teacher = ml.BinaryClassification.Trainers.TextClassifier(new MLExtensions.Text.TextClassifierOptions
+        {
+            Encoder = MLExtensions.Text.TextEncoderSource.Scratch,
+            ScratchVocabulary = MLExtensions.Tests.Text.TinyText.Vocabulary,
+            ScratchConfig = MLExtensions.Text.BertConfig.Small(MLExtensions.Tests.Text.TinyText.Vocabulary.Count, layers: 1, hidden: 16, heads: 2, maxPositions: 32),
+            MaxLength = 32,
+            Epochs = 1,
+            Seed = 1,
+            ValidationFraction = 0,
+        }).Fit(data);
+        var label = MLExtensions.Core.LabelBinding.Bind(data.Schema, "Label", MLExtensions.Core.PredictionTask.BinaryClassification);
+        var binding = TeacherBinding.Bind(teacher, data.Schema, label, new DistillationOptions());
+        using var channel = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Start("test");
+
+        var outputs = TeacherOutputs.Compute(binding, data, channel, default);
+
+        // The transformer scores one row at a time, unpadded; its Score is the logit.
+        var scores = ml.Data.CreateEnumerable<BinaryPrediction>(teacher.Transform(data), false).Select(p => p.Score).ToList();
+        Assert.Equal(scores.Count, outputs.Rows);
+        Assert.True(scores.Distinct().Count() > 100, "the texts should get many different scores");
+        for (int row = 0; row < scores.Count; row++)
+            Assert.True(Math.Abs(scores[row] - outputs.Row(row)[0]) < 1e-4, $"row {row}: cached {outputs.Row(row)[0]}, scored {scores[row]}");
+    }
 }

@@ -74,6 +74,16 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
     /// <summary>The columns the network reads, for code that runs the network outside a cursor's getters (e.g. a distillation teacher).</summary>
     internal IReadOnlyList<string> NetworkInputColumns => InputColumnNames;
 
+    /// <summary>Whether <see cref="PadRowInputs"/> can join row inputs of different shapes (text networks can; others batch equal shapes only).</summary>
+    internal virtual bool CanPadRowInputs => false;
+
+    /// <summary>
+    /// Joins row inputs of different shapes (each a batch of one from <see cref="CreateNetworkInput"/>) into one padded batch
+    /// that gives every row the outputs it would get alone. Text networks pad to the longest row and mask the padding.
+    /// </summary>
+    internal virtual Tensor PadRowInputs(IReadOnlyList<Tensor> rows) =>
+        throw new NotSupportedException($"{GetType().Name} cannot pad row inputs of different shapes.");
+
     /// <summary>Checks the schema of <paramref name="row"/> and returns a per-cursor row input, as the mapper does.</summary>
     internal Func<Tensor> CreateNetworkInput(DataViewRow row)
     {

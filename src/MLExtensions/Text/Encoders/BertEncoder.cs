@@ -90,7 +90,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         using var scope = torch.NewDisposeScope();
         var hidden = embeddings.call(input.TokenIds, input.TokenTypeIds);
         // Additive mask: 0 where attending is allowed, a large negative number on padding keys.
-        var mask = (1 - input.AttentionMask.to(hidden.dtype)).unsqueeze(1).unsqueeze(1) * -1e9f;
+        var mask = input.AttentionMask.logical_not().to(hidden.dtype).unsqueeze(1).unsqueeze(1).mul(RootedScalars.MaskedScore);
         if (!RecordHiddenStates)
             return encoder.call(hidden, mask).MoveToOuterDisposeScope();
         var states = new List<Tensor> { hidden };
@@ -113,7 +113,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         using var scope = torch.NewDisposeScope();
         var mask = attentionMask.to(hidden.dtype).unsqueeze(-1);
         var sum = (hidden * mask).sum(dim: 1L);
-        var count = mask.sum(dim: 1L).clamp_min(1e-9);
+        var count = mask.sum(dim: 1L).clamp_min(RootedScalars.Tiny);
         return (sum / count).MoveToOuterDisposeScope();
     }
 
@@ -160,12 +160,12 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             using var scope = torch.NewDisposeScope();
             long length = ids.shape[1];
             var positions = position_embeddings is not null
-                ? position_embeddings.call(torch.arange(length, ScalarType.Int64, ids.device).unsqueeze(0))
+                ? position_embeddings.weight!.narrow(0, 0, length).unsqueeze(0) // rows 0..L-1: the lookup of positions 0..L-1
                 : sinusoid!.narrow(0, 0, length).unsqueeze(0).to(ids.device);
             var words = word_embeddings.call(ids);
             if (word_projection is not null)
                 words = word_projection.call(words);
-            var x = words + positions + token_type_embeddings.call(types);
+            var x = words.add(positions, RootedScalars.One).add(token_type_embeddings.call(types), RootedScalars.One);
             return dropout.call(LayerNorm.call(x)).MoveToOuterDisposeScope();
         }
 
@@ -294,6 +294,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
 #pragma warning restore IDE1006
         private readonly int _heads;
         private readonly int _headSize;
+        private readonly Scalar _scoreDivisor; // √(head size), kept alive with the module (see RootedScalars)
 
         public SelfAttention(BertConfig c, Generator g) : base(nameof(SelfAttention))
         {
@@ -303,6 +304,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             dropout = new SeededDropout(c.AttentionDropout, g);
             _heads = c.Heads;
             _headSize = c.HiddenSize / c.Heads;
+            _scoreDivisor = Math.Sqrt(_headSize);
             RegisterComponents();
         }
 
@@ -314,7 +316,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var q = Split(query.call(hidden));
             var k = Split(key.call(hidden));
             var v = Split(value.call(hidden));
-            var scores = torch.matmul(q, k.transpose(-1, -2)) / Math.Sqrt(_headSize) + mask;
+            var scores = torch.matmul(q, k.transpose(-1, -2)).div(_scoreDivisor).add(mask, RootedScalars.One);
             var attention = nn.functional.softmax(scores, -1);
             if (RecordProbabilities)
             {
@@ -363,7 +365,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         public override Tensor forward(Tensor x, Tensor residual)
         {
             using var scope = torch.NewDisposeScope();
-            return LayerNorm.call(dropout.call(dense.call(x)) + residual).MoveToOuterDisposeScope();
+            return LayerNorm.call(dropout.call(dense.call(x)).add(residual, RootedScalars.One)).MoveToOuterDisposeScope();
         }
     }
 }
