@@ -35,6 +35,7 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("student-layers", "N", "text student layers (default 2)"),
         new("student-embedding-rank", "N", "text student word-embedding rank, 0 = full width (default 0; e.g. 24 with --student-width 384 keeps a fifth of MiniLM's parameters)"),
         new("student-lr", "x", "text student learning rate (default 1e-3)"),
+        new("student-keep-last", null, "text students keep their last epoch's weights instead of the best epoch's on validation"),
         new("student-freeze-embeddings", null, "text students keep their embeddings as initialised (with the augmented variant: the teacher's, projected)"),
         new("variants", "list", "text students to train, comma-separated: labels, logits, full, augmented, sentences, recombined (default labels, logits, full)"),
         new("recombined-rows", "N", "recombined variant: unlabeled texts joined from sentences of different reviews (default 30000)"),

@@ -81,7 +81,8 @@ internal sealed class TextStudents
             Epochs = a.Int("student-epochs", 8),
             Seed = _seed,
             Optimizer = { LearningRate = a.OptionalPositiveDouble("student-lr") ?? 1e-3, WeightDecay = a.OptionalNonNegativeDouble("student-weight-decay") ?? 1e-4 },
-            EarlyStopping = { Patience = 100 }, // keep the best epoch, never stop early: every variant gets the same epochs
+            // Never stop early: every variant gets the same epochs. The best epoch on validation is kept unless --student-keep-last.
+            EarlyStopping = { Patience = 100, RestoreBestWeights = !a.Flag("student-keep-last") },
             Progress = _progress,
             ProgressInterval = 20,
         };
