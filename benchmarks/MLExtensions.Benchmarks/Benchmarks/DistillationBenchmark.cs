@@ -39,6 +39,7 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("student-freeze-embeddings", null, "text students keep their embeddings as initialised (with the augmented variant: the teacher's, projected)"),
         new("variants", "list", "text students to train, comma-separated: labels, logits, full, augmented, sentences, recombined (default labels, logits, full)"),
         new("recombined-rows", "N", "recombined variant: unlabeled texts joined from sentences of different reviews (default 30000)"),
+        new("student-init", null, "sentences and recombined variants: initialise the student from the teacher (TextDistillationOptions.InitializeFromTeacher)"),
         new("temperature", "T", "text distillation temperature (default 2)"),
         new("alpha", "x", "weight of the soft targets for the logits and full variants (default 0.7)"),
         new("student-dropout", "p", "text student hidden and attention dropout (default 0.1)"),
@@ -105,10 +106,11 @@ internal sealed class DistillationBenchmark : IBenchmark
         double teacherLatency = Latency(ml, teacher, testRows);
         output.WriteLine($"  teacher: test accuracy {teacherAccuracy:P2}, {teacherParameters:N0} parameters, median latency {teacherLatency:F2} ms");
         output.WriteLine();
+        bool[] teacherDecisions = Decisions(ml, teacher, test);
 
         var students = new TextStudents(ml, arguments, teacher, EpochPrinter(output, "student"), output, seed);
-        var table = new TextTable("Model", "Parameters", "Test accuracy", "% of teacher", "Latency ms", "Speed-up", "Training min");
-        table.AddRow("Teacher: fine-tuned MiniLM (6 × 384)", $"{teacherParameters:N0}", $"{teacherAccuracy:P2}", "100 %", $"{teacherLatency:F2}", "1.0×", "-");
+        var table = new TextTable("Model", "Parameters", "Test accuracy", "% of teacher", "Agrees with teacher", "Latency ms", "Speed-up", "Training min");
+        table.AddRow("Teacher: fine-tuned MiniLM (6 × 384)", $"{teacherParameters:N0}", $"{teacherAccuracy:P2}", "100 %", "-", $"{teacherLatency:F2}", "1.0×", "-");
         var variants = (arguments.String("variants") ?? "labels,logits,full").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         (double Accuracy, double Speedup, long Parameters)? labelsOnly = null, best = null;
         foreach (string variant in variants)
@@ -119,8 +121,9 @@ internal sealed class DistillationBenchmark : IBenchmark
             double accuracy = ml.BinaryClassification.Evaluate(model.Transform(test)).Accuracy;
             double latency = Latency(ml, model, testRows);
             long parameters = ((NetworkTransformerBase)model).Network.parameters().Sum(p => p.numel());
-            output.WriteLine($"  {name}: test accuracy {accuracy:P2}, median latency {latency:F2} ms, {clock.Elapsed.TotalMinutes:F1} min");
-            table.AddRow(name, $"{parameters:N0}", $"{accuracy:P2}", $"{accuracy / teacherAccuracy:P1}", $"{latency:F2}", $"{teacherLatency / latency:F1}×", $"{clock.Elapsed.TotalMinutes:F1}");
+            double agreement = Agreement(teacherDecisions, Decisions(ml, model, test));
+            output.WriteLine($"  {name}: test accuracy {accuracy:P2}, agrees with the teacher on {agreement:P2} of test reviews, median latency {latency:F2} ms, {clock.Elapsed.TotalMinutes:F1} min");
+            table.AddRow(name, $"{parameters:N0}", $"{accuracy:P2}", $"{accuracy / teacherAccuracy:P1}", $"{agreement:P2}", $"{latency:F2}", $"{teacherLatency / latency:F1}×", $"{clock.Elapsed.TotalMinutes:F1}");
             if (variant == "labels")
                 labelsOnly = (accuracy, teacherLatency / latency, parameters);
             else if (best is null || accuracy > best.Value.Accuracy)
@@ -139,6 +142,19 @@ internal sealed class DistillationBenchmark : IBenchmark
             output.WriteLine($"  speed-up per text {b.Speedup:F1}× (target ≥ 5×): {Verdict(b.Speedup >= 5)}");
         }
         output.WriteLine();
+    }
+
+    /// <summary>A binary classifier's predicted label for every row of <paramref name="data"/>, in row order.</summary>
+    private static bool[] Decisions(MLContext ml, ITransformer model, IDataView data) =>
+        ml.Data.CreateEnumerable<Decision>(model.Transform(data), reuseRowObject: false).Select(d => d.PredictedLabel).ToArray();
+
+    /// <summary>The fraction of rows on which two classifiers decide alike: the student's fidelity to its teacher.</summary>
+    private static double Agreement(bool[] teacher, bool[] student) =>
+        (double)teacher.Zip(student).Count(pair => pair.First == pair.Second) / teacher.Length;
+
+    private sealed class Decision
+    {
+        public bool PredictedLabel { get; set; }
     }
 
     private static void Images(BenchmarkArguments arguments, TextWriter output)

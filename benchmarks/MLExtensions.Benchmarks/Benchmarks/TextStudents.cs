@@ -146,12 +146,14 @@ internal sealed class TextStudents
             AddSentences = true,
             AddLeaveOneSentenceOut = recombine,
             RecombinedSentenceRows = recombine ? _arguments.Int("recombined-rows", 30_000, minimum: 0) : 0,
+            InitializeFromTeacher = _arguments.Flag("student-init"),
         };
         _output.WriteLine($"  transfer set: {labeled.Count:N0} labeled reviews; validation {validation.Count:N0} reviews");
         var model = Distill(options, _ml.Data.LoadFromEnumerable(labeled));
         long added = _lastRowsScored - labeled.Count;
         string name = $"Student {Shape}, distilled (logits, T = {_temperature}, α = {_alpha}, + {added:N0} unlabeled rows: sentences and pairs"
-            + (recombine ? $", one sentence left out, {options.Text.RecombinedSentenceRows:N0} recombined)" : ")");
+            + (recombine ? $", one sentence left out, {options.Text.RecombinedSentenceRows:N0} recombined" : "")
+            + (options.Text.InitializeFromTeacher ? ", initialised from the teacher)" : ")");
         return (name, model);
     }
 }
