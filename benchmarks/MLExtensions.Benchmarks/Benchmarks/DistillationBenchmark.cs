@@ -102,11 +102,10 @@ internal sealed class DistillationBenchmark : IBenchmark
         }
         var teacherNetwork = (TextClassifierTransformer)teacher;
         long teacherParameters = teacherNetwork.Network.parameters().Sum(p => p.numel());
-        double teacherAccuracy = ml.BinaryClassification.Evaluate(teacher.Transform(test)).Accuracy;
+        var (teacherAccuracy, teacherDecisions) = ScoreTest(ml, teacher, test);
         double teacherLatency = Latency(ml, teacher, testRows);
         output.WriteLine($"  teacher: test accuracy {teacherAccuracy:P2}, {teacherParameters:N0} parameters, median latency {teacherLatency:F2} ms");
         output.WriteLine();
-        bool[] teacherDecisions = Decisions(ml, teacher, test);
 
         var students = new TextStudents(ml, arguments, teacher, EpochPrinter(output, "student"), output, seed);
         var table = new TextTable("Model", "Parameters", "Test accuracy", "% of teacher", "Agrees with teacher", "Latency ms", "Speed-up", "Training min");
@@ -118,10 +117,10 @@ internal sealed class DistillationBenchmark : IBenchmark
             var clock = Stopwatch.StartNew();
             var (name, model) = students.Train(variant, trainRows, train);
             clock.Stop();
-            double accuracy = ml.BinaryClassification.Evaluate(model.Transform(test)).Accuracy;
+            var (accuracy, decisions) = ScoreTest(ml, model, test);
             double latency = Latency(ml, model, testRows);
             long parameters = ((NetworkTransformerBase)model).Network.parameters().Sum(p => p.numel());
-            double agreement = Agreement(teacherDecisions, Decisions(ml, model, test));
+            double agreement = Agreement(teacherDecisions, decisions);
             output.WriteLine($"  {name}: test accuracy {accuracy:P2}, agrees with the teacher on {agreement:P2} of test reviews, median latency {latency:F2} ms, {clock.Elapsed.TotalMinutes:F1} min");
             table.AddRow(name, $"{parameters:N0}", $"{accuracy:P2}", $"{accuracy / teacherAccuracy:P1}", $"{agreement:P2}", $"{latency:F2}", $"{teacherLatency / latency:F1}×", $"{clock.Elapsed.TotalMinutes:F1}");
             if (variant == "labels")
@@ -144,9 +143,17 @@ internal sealed class DistillationBenchmark : IBenchmark
         output.WriteLine();
     }
 
-    /// <summary>A binary classifier's predicted label for every row of <paramref name="data"/>, in row order.</summary>
-    private static bool[] Decisions(MLContext ml, ITransformer model, IDataView data) =>
-        ml.Data.CreateEnumerable<Decision>(model.Transform(data), reuseRowObject: false).Select(d => d.PredictedLabel).ToArray();
+    /// <summary>
+    /// Runs a binary classifier over the test rows once: ML.NET's accuracy and the predicted label of every row, in row order.
+    /// The scored columns are cached so that the evaluator and the decisions read the same pass instead of scoring twice.
+    /// </summary>
+    private static (double Accuracy, bool[] Decisions) ScoreTest(MLContext ml, ITransformer model, IDataView test)
+    {
+        var scored = ml.Data.Cache(model.Transform(test), "Label", "Score", "Probability", "PredictedLabel");
+        double accuracy = ml.BinaryClassification.Evaluate(scored).Accuracy;
+        bool[] decisions = ml.Data.CreateEnumerable<Decision>(scored, reuseRowObject: false).Select(d => d.PredictedLabel).ToArray();
+        return (accuracy, decisions);
+    }
 
     /// <summary>The fraction of rows on which two classifiers decide alike: the student's fidelity to its teacher.</summary>
     private static double Agreement(bool[] teacher, bool[] student) =>
