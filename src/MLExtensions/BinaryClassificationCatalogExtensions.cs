@@ -5,6 +5,8 @@ using MLExtensions.Distillation;
 using MLExtensions.Tabular;
 using MLExtensions.Text;
 
+using MLExtensions.Core.Internals;
+
 namespace MLExtensions;
 
 /// <summary>MLExtensions trainers on <c>mlContext.BinaryClassification.Trainers</c>.</summary>
@@ -21,6 +23,7 @@ public static class BinaryClassificationCatalogExtensions
     public static NeuralNetworkTrainer NeuralNetwork(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, NeuralNetworkOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(options);
         return new NeuralNetworkTrainer(catalog.GetEnvironment(), options, PredictionTask.BinaryClassification);
     }
@@ -48,6 +51,7 @@ public static class BinaryClassificationCatalogExtensions
     public static TextClassifierTrainer TextClassifier(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, TextClassifierOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(options);
         return new TextClassifierTrainer(catalog.GetEnvironment(), options, PredictionTask.BinaryClassification);
     }
@@ -81,6 +85,7 @@ public static class BinaryClassificationCatalogExtensions
     public static DistillationTrainer Distill(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, ITransformer teacher, DistillationOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(options);
         return new DistillationTrainer(catalog.GetEnvironment(), teacher, options, PredictionTask.BinaryClassification);

@@ -6,6 +6,8 @@ using MLExtensions.Core;
 using MLExtensions.Onnx;
 using MLExtensions.Onnx.Export;
 
+using MLExtensions.Core.Internals;
+
 namespace MLExtensions;
 
 /// <summary>ONNX export of the library's trained networks, on <c>mlContext.Model</c>.</summary>
@@ -37,6 +39,7 @@ public static class ModelOperationsCatalogExtensions
     public static void ExportToOnnx(this ModelOperationsCatalog catalog, ITransformer model, DataViewSchema inputSchema, string path)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var network = ExportTarget.Find(model, inputSchema);
         // Build the whole model before touching the file system, so an unsupported network writes nothing.
@@ -61,6 +64,7 @@ public static class ModelOperationsCatalogExtensions
     public static ITransformer ToOnnxRuntime(this ModelOperationsCatalog catalog, ITransformer model, int intraOpNumThreads = 0)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(model);
         var steps = ExportTarget.Steps(model).ToList();
         int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
@@ -104,6 +108,7 @@ public static class ModelOperationsCatalogExtensions
         out QuantizationSummary summary)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         var (quantized, result) = NetworkQuantization.Quantize(catalog.GetEnvironment(), model, calibrationData, options);
         summary = result;
         return quantized;

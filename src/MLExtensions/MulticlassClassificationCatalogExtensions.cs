@@ -6,6 +6,8 @@ using MLExtensions.Tabular;
 using MLExtensions.Text;
 using MLExtensions.Vision;
 
+using MLExtensions.Core.Internals;
+
 namespace MLExtensions;
 
 /// <summary>MLExtensions trainers on <c>mlContext.MulticlassClassification.Trainers</c>.</summary>
@@ -23,6 +25,7 @@ public static class MulticlassClassificationCatalogExtensions
     public static NeuralNetworkTrainer NeuralNetwork(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, NeuralNetworkOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(options);
         return new NeuralNetworkTrainer(catalog.GetEnvironment(), options, PredictionTask.MulticlassClassification);
     }
@@ -52,6 +55,7 @@ public static class MulticlassClassificationCatalogExtensions
     public static ImageClassifierTrainer ImageClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ImageClassifierOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(options);
         return new ImageClassifierTrainer(catalog.GetEnvironment(), options);
     }
@@ -91,6 +95,7 @@ public static class MulticlassClassificationCatalogExtensions
     public static TextClassifierTrainer TextClassifier(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, TextClassifierOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(options);
         return new TextClassifierTrainer(catalog.GetEnvironment(), options, PredictionTask.MulticlassClassification);
     }
@@ -124,6 +129,7 @@ public static class MulticlassClassificationCatalogExtensions
     public static DistillationTrainer Distill(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ITransformer teacher, DistillationOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(options);
         return new DistillationTrainer(catalog.GetEnvironment(), teacher, options, PredictionTask.MulticlassClassification);

@@ -3,6 +3,8 @@ using Microsoft.ML.Data;
 using MLExtensions.Core;
 using MLExtensions.Tabular;
 
+using MLExtensions.Core.Internals;
+
 namespace MLExtensions;
 
 /// <summary>MLExtensions trainers on <c>mlContext.Regression.Trainers</c>.</summary>
@@ -21,6 +23,7 @@ public static class RegressionCatalogExtensions
     public static NeuralNetworkTrainer NeuralNetwork(this RegressionCatalog.RegressionTrainers catalog, NeuralNetworkOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(options);
         return new NeuralNetworkTrainer(catalog.GetEnvironment(), options, PredictionTask.Regression);
     }

@@ -1,6 +1,8 @@
 using Microsoft.ML;
 using MLExtensions.Text;
 
+using MLExtensions.Core.Internals;
+
 namespace MLExtensions;
 
 /// <summary>MLExtensions transforms on <c>mlContext.Transforms.Text</c>.</summary>
@@ -18,6 +20,7 @@ public static class TextTransformsCatalogExtensions
         string inputColumnName, SentenceEmbeddingOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        MlNetCompatibility.EnsureCompatible();
         return new SentenceEmbeddingEstimator(((Microsoft.ML.Data.IInternalCatalog)catalog).Environment, outputColumnName, inputColumnName, options ?? new SentenceEmbeddingOptions());
     }
 }

@@ -5,6 +5,8 @@ using MLExtensions.Core.Native;
 using MLExtensions.Tabular;
 using MLExtensions.Text;
 using MLExtensions.Vision;
+using MLExtensions.Core.Internals;
+
 
 namespace MLExtensions.Distillation;
 
@@ -62,6 +64,7 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
     /// <exception cref="OperationCanceledException">The student options' cancellation token was cancelled.</exception>
     public NetworkTransformerBase Fit(IDataView input)
     {
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
         var student = _options.Student!;

@@ -6,9 +6,11 @@ using MLExtensions.Core.Native;
 using MLExtensions.Tabular;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLExtensions.Core.Internals;
 
 [assembly: LoadableClass(typeof(NeuralNetworkTransformer), null, typeof(SignatureLoadModel), "MLExtensions neural network", NeuralNetworkTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(IRowMapper), typeof(NeuralNetworkTransformer), null, typeof(SignatureLoadRowMapper), "MLExtensions neural network", NeuralNetworkTransformer.LoaderSignature)]
+
 
 namespace MLExtensions.Tabular;
 
@@ -80,6 +82,7 @@ public sealed class NeuralNetworkTransformer : NetworkTransformerBase, ISingleFe
     // SignatureLoadModel. Internal (the class has no public constructor of the same shape) — see mlnet-integration.md §5.2.
     internal static NeuralNetworkTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
+        MlNetCompatibility.EnsureCompatible();
         ctx.CheckAtModel(GetVersionInfo());
         TorchNativeLoader.EnsureLoaded();
         var options = NetworkPersistence.LoadOptions<NeuralNetworkOptions>(ctx, LoaderSignature);

@@ -6,9 +6,11 @@ using MLExtensions.Core.Native;
 using MLExtensions.Text;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLExtensions.Core.Internals;
 
 [assembly: LoadableClass(typeof(SentenceEmbeddingTransformer), null, typeof(SignatureLoadModel), "MLExtensions sentence embedding", SentenceEmbeddingTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(IRowMapper), typeof(SentenceEmbeddingTransformer), null, typeof(SignatureLoadRowMapper), "MLExtensions sentence embedding", SentenceEmbeddingTransformer.LoaderSignature)]
+
 
 namespace MLExtensions.Text;
 
@@ -64,6 +66,7 @@ public sealed class SentenceEmbeddingEstimator : IEstimator<SentenceEmbeddingTra
     /// <inheritdoc />
     public SentenceEmbeddingTransformer Fit(IDataView input)
     {
+        MlNetCompatibility.EnsureCompatible();
         new TextColumns(_input, null).Validate(input.Schema);
         TorchNativeLoader.EnsureLoaded();
         var spec = TextEncoders.Resolve(_options.Encoder, _options.CheckpointPath, null, null, true);
@@ -151,6 +154,7 @@ public sealed class SentenceEmbeddingTransformer : RowToRowTransformerBase, IDis
 
     internal static SentenceEmbeddingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
+        MlNetCompatibility.EnsureCompatible();
         ctx.CheckAtModel(GetVersionInfo());
         TorchNativeLoader.EnsureLoaded();
         var options = NetworkPersistence.LoadOptions<SentenceEmbeddingOptions>(ctx, LoaderSignature);

@@ -7,9 +7,11 @@ using MLExtensions.Core.Native;
 using MLExtensions.Text;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLExtensions.Core.Internals;
 
 [assembly: LoadableClass(typeof(TextClassifierTransformer), null, typeof(SignatureLoadModel), "MLExtensions text classifier", TextClassifierTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(IRowMapper), typeof(TextClassifierTransformer), null, typeof(SignatureLoadRowMapper), "MLExtensions text classifier", TextClassifierTransformer.LoaderSignature)]
+
 
 namespace MLExtensions.Text;
 
@@ -90,6 +92,7 @@ public sealed class TextClassifierTransformer : NetworkTransformerBase
 
     internal static TextClassifierTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
+        MlNetCompatibility.EnsureCompatible();
         ctx.CheckAtModel(GetVersionInfo());
         TorchNativeLoader.EnsureLoaded();
         var options = NetworkPersistence.LoadOptions<TextClassifierOptions>(ctx, LoaderSignature);

@@ -6,9 +6,11 @@ using MLExtensions.Core.Native;
 using MLExtensions.Vision;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLExtensions.Core.Internals;
 
 [assembly: LoadableClass(typeof(ImageClassifierTransformer), null, typeof(SignatureLoadModel), "MLExtensions image classifier", ImageClassifierTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(IRowMapper), typeof(ImageClassifierTransformer), null, typeof(SignatureLoadRowMapper), "MLExtensions image classifier", ImageClassifierTransformer.LoaderSignature)]
+
 
 namespace MLExtensions.Vision;
 
@@ -70,6 +72,7 @@ public sealed class ImageClassifierTransformer : NetworkTransformerBase
 
     internal static ImageClassifierTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
+        MlNetCompatibility.EnsureCompatible();
         ctx.CheckAtModel(GetVersionInfo());
         TorchNativeLoader.EnsureLoaded();
         var options = NetworkPersistence.LoadOptions<ImageClassifierOptions>(ctx, LoaderSignature);

@@ -3,6 +3,8 @@ using Microsoft.ML.Runtime;
 using MLExtensions.Core.Native;
 using TorchSharp;
 using static TorchSharp.torch;
+using MLExtensions.Core.Internals;
+
 
 namespace MLExtensions.Core;
 
@@ -43,6 +45,7 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
     /// <exception cref="OperationCanceledException">Training was cancelled.</exception>
     public TTransformer Fit(IDataView input)
     {
+        MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
         TorchNativeLoader.EnsureLoaded();

@@ -7,9 +7,11 @@ using MLExtensions.Core;
 using MLExtensions.Onnx;
 using MLExtensions.Onnx.Export;
 using MLExtensions.Onnx.Runtime;
+using MLExtensions.Core.Internals;
 
 [assembly: LoadableClass(typeof(OnnxNetworkTransformer), null, typeof(SignatureLoadModel), "MLExtensions ONNX network", OnnxNetworkTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(IRowMapper), typeof(OnnxNetworkTransformer), null, typeof(SignatureLoadRowMapper), "MLExtensions ONNX network", OnnxNetworkTransformer.LoaderSignature)]
+
 
 namespace MLExtensions.Onnx;
 
@@ -102,6 +104,7 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
     // SignatureLoadModel.
     internal static OnnxNetworkTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
+        MlNetCompatibility.EnsureCompatible();
         ctx.CheckAtModel(GetVersionInfo());
         var input = NetworkInputReader.Load(ctx);
         var outputs = PredictionOutputs.Load(env, ctx);
