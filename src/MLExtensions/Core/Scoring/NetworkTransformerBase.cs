@@ -65,6 +65,7 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
     /// <summary>Runs the network on one row's input and writes its raw outputs (logits) to <paramref name="outputs"/>.</summary>
     internal void Forward(Func<Tensor> input, float[] outputs)
     {
+        ThrowIfDisposed();
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var y = Network.call(input());
@@ -94,11 +95,30 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
     /// <inheritdoc />
     public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
-    /// <summary>Releases the network's native memory.</summary>
+    /// <summary>Releases the network's native memory. Safe to call more than once.</summary>
+    /// <remarks>
+    /// ML.NET's <c>PredictionEngine.Dispose</c> disposes the model it was created from (the whole transformer chain), so
+    /// disposing an engine ends the model for every other engine and cursor too. Keep engines for the model's lifetime, or
+    /// pool them without disposing them (samples/MLExtensions.WebApi does); using the model afterwards throws
+    /// <see cref="ObjectDisposedException"/> saying so.
+    /// </remarks>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
         Network.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    private int _disposed;
+
+    /// <summary>Throws a clear error instead of libtorch's "empty handle" when a disposed model is used.</summary>
+    private protected void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) == 1)
+            throw new ObjectDisposedException(GetType().Name,
+                $"This {GetType().Name} has been disposed, so its network's memory is gone. Note that disposing a PredictionEngine " +
+                "disposes the model it was created from (ML.NET's behaviour): keep engines for the model's lifetime instead of disposing them after each use.");
     }
 
     // ISaveAsOnnx lets ML.NET's ConvertToOnnx export pipelines that contain the network (see PipelineOnnxExport).
