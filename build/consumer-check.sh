@@ -6,13 +6,7 @@
 #      restore must print no NuGet warning                     (5-7 each start from an unpatched copy of TorchSharp's
 #   4. train a NeuralNetwork on embedded data and save it          native library: the GLIBCXX fix runs in each folder)
 # Every step says what it does; the first that fails stops the script with its name. Run from anywhere.
-set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d /tmp/mlextensions-consumer.XXXXXX)"
-step="setup"
-trap 'status=$?; if [ $status -ne 0 ]; then echo "consumer check FAILED at step: $step (exit $status); files kept in $work" >&2; fi' EXIT
-run() { step="$1"; shift; echo "== $step"; "$@"; }
-started=$SECONDS
+source "$(dirname "$0")/check-steps.sh" "consumer check" mlextensions-consumer
 
 version="$(dotnet msbuild "$repo/src/MLExtensions/MLExtensions.csproj" -getProperty:Version -nologo)"
 mlnet="6.0.0"

@@ -3,13 +3,7 @@
 #   a parallel build of the whole solution, `dotnet build -o` of a sample, and `dotnet publish -c Release -o` of a sample
 #   (which is then run on its embedded data, so the output folder is known to be complete).
 # The first that fails stops the script with its name.
-set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d /tmp/mlextensions-builds.XXXXXX)"
-step="setup"
-trap 'status=$?; if [ $status -ne 0 ]; then echo "repository builds check FAILED at step: $step (exit $status); files kept in $work" >&2; fi' EXIT
-run() { step="$1"; shift; echo "== $step"; "$@"; }
-started=$SECONDS
+source "$(dirname "$0")/check-steps.sh" "repository builds check" mlextensions-builds
 cd "$repo"
 
 run "parallel build of the solution (-m)" dotnet build MLExtensions.sln -m -nologo -v:q

@@ -17,16 +17,15 @@ public sealed class ReloadTests : IClassFixture<ReviewModels>
     public async Task ReplacingTheFileSwitchesPredictionsWithoutFailingARequest()
     {
         using var folder = _models.NewFolder();
-        string path = folder.File("model.zip");
-        File.Copy(_models.First, path);
-        using var factory = new ServingFactory(path);
-        using var client = factory.CreateClient();
+        string path = ServeCopyOfFirst(folder, out var factory, out var client);
+        using var _ = factory;
         var texts = TinyText.Make(12, seed: 11).Select(r => r.Text).ToList();
         var first = ReviewModels.ScoreInProcess(_models.First, texts);
         var second = ReviewModels.ScoreInProcess(_models.Second, texts);
 
         // Clients keep asking while the file is replaced (written aside, then moved over it, as TrainCommand.Save does).
         using var stop = new CancellationTokenSource();
+        int answered = 0;
         var load = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
         {
             var seen = new List<(int Index, PredictResponse Body)>();
@@ -35,14 +34,18 @@ public sealed class ReloadTests : IClassFixture<ReviewModels>
                 var response = await client.PostAsJsonAsync("/predict", new { text = texts[i % texts.Count] });
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 seen.Add((i % texts.Count, (await response.Content.ReadFromJsonAsync<PredictResponse>())!));
+                Interlocked.Increment(ref answered);
             }
             return seen;
         })).ToList();
-        await Task.Delay(300);
+        // Replace the file once the clients are answered, and stop them a few answers after the switch (counted, not timed:
+        // a busy machine may take seconds per request).
+        await WaitFor(() => Task.FromResult(Volatile.Read(ref answered) >= 8));
         File.Copy(_models.Second, path + ".new");
         File.Move(path + ".new", path, overwrite: true);
         await WaitFor(async () => (await Predict(client, texts[0])).ModelVersion == 2);
-        await Task.Delay(200);
+        int atSwitch = Volatile.Read(ref answered);
+        await WaitFor(() => Task.FromResult(Volatile.Read(ref answered) >= atSwitch + 8));
         stop.Cancel();
         var answers = (await Task.WhenAll(load)).SelectMany(a => a).ToList();
 
@@ -64,10 +67,8 @@ public sealed class ReloadTests : IClassFixture<ReviewModels>
     public async Task ABrokenReplacementKeepsTheOldModelServingUntilAGoodOneArrives()
     {
         using var folder = _models.NewFolder();
-        string path = folder.File("model.zip");
-        File.Copy(_models.First, path);
-        using var factory = new ServingFactory(path);
-        using var client = factory.CreateClient();
+        string path = ServeCopyOfFirst(folder, out var factory, out var client);
+        using var _ = factory;
         var pool = factory.Services.GetRequiredService<ReloadingPredictionEnginePool<ReviewInput, ReviewPrediction>>();
 
         var bytes = File.ReadAllBytes(_models.Second);
@@ -99,6 +100,16 @@ public sealed class ReloadTests : IClassFixture<ReviewModels>
         Assert.Equal(pool.Predict(new ReviewInput { Text = "great tea" }).Probability, prediction.Probability);
         var twice = Assert.Throws<ArgumentException>(() => pool.ReturnPredictionEngine(engine));
         Assert.StartsWith("This engine was not rented from this pool, or was returned already.", twice.Message);
+    }
+
+    /// <summary>Serves a copy of the first model from <paramref name="folder"/>; the copy may then be replaced.</summary>
+    private string ServeCopyOfFirst(MLExtensions.Tests.Support.TempDirectory folder, out ServingFactory factory, out HttpClient client)
+    {
+        string path = folder.File("model.zip");
+        File.Copy(_models.First, path);
+        factory = new ServingFactory(path);
+        client = factory.CreateClient();
+        return path;
     }
 
     private static async Task<PredictResponse> Predict(HttpClient client, string text)
