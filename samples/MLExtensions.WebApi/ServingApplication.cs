@@ -76,6 +76,12 @@ public static class ServingApplication
 
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            int threads = _services.GetRequiredService<IOptions<ServingOptions>>().Value.TorchThreads;
+            if (threads > 0)
+            {
+                MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
+                TorchSharp.torch.set_num_threads(threads);
+            }
             _services.GetRequiredService<ReloadingPredictionEnginePool<ReviewInput, ReviewPrediction>>();
             return Task.CompletedTask;
         }

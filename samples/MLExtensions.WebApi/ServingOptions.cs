@@ -20,6 +20,11 @@ public sealed class ServingOptions
     /// <summary>Prediction engines kept per model; requests beyond that create engines that are dropped after use.</summary>
     public int MaxPooledEngines { get; set; } = Math.Max(4, 2 * Environment.ProcessorCount);
 
+    /// <summary>libtorch intra-op threads for the whole process (default 1). A server gets its parallelism from concurrent
+    /// requests; splitting each request's operations over all cores as well oversubscribes them, and libtorch's threads wait
+    /// for the slowest one, which makes every request slower. 0 keeps libtorch's default (one per core).</summary>
+    public int TorchThreads { get; set; } = 1;
+
     /// <summary>How long the file must be quiet after a change before it is reloaded (writers often write in several steps).</summary>
     public TimeSpan ReloadDelay { get; set; } = TimeSpan.FromMilliseconds(250);
 }

@@ -11,6 +11,7 @@ using Microsoft.ML;
 using MLExtensions.Benchmarks.Data;
 using MLExtensions.Benchmarks.Infrastructure;
 using MLExtensions.Core;
+using MLExtensions.Core.Native;
 using MLExtensions.Text;
 using MLExtensions.WebApi;
 
@@ -38,6 +39,7 @@ internal sealed class ServeBenchmark : IBenchmark
         new("clients", "N", "concurrent clients (default 16)"),
         new("requests", "N", "requests per client (default 500)"),
         new("train-limit", "N", "training reviews when the model is trained here (default 500)"),
+        new("torch-threads", "N", "libtorch intra-op threads while scoring, in-process and served alike (default 1, as the service)"),
     };
 
     public int Run(BenchmarkArguments arguments, TextWriter output)
@@ -52,8 +54,12 @@ internal sealed class ServeBenchmark : IBenchmark
         Directory.CreateDirectory(outputFolder);
 
         string modelA = Path.GetFullPath(arguments.String("model") ?? Path.Combine(outputFolder, "serve-minilm.zip"));
+        TorchNativeLoader.EnsureLoaded();
         if (!File.Exists(modelA))
             TrainMiniLm(ml, folder, arguments.Int("train-limit", 500), modelA, output);
+        int torchThreads = arguments.Int("torch-threads", 1, minimum: 0);
+        if (torchThreads > 0)
+            TorchSharp.torch.set_num_threads(torchThreads);
         // Model B only has to answer differently, so the switch is visible: a small encoder trained from scratch in seconds.
         string modelB = Path.Combine(outputFolder, "serve-scratch.zip");
         TrainScratch(ml, folder, modelB);
@@ -63,10 +69,10 @@ internal sealed class ServeBenchmark : IBenchmark
         var referenceA = ScoreSerially(modelA, testTexts);
         var referenceB = ScoreSerially(modelB, testTexts);
         int differing = referenceA.Zip(referenceB).Count(p => p.First.PredictedLabel != p.Second.PredictedLabel);
-        output.WriteLine($"Reviews: {testTexts.Count} test reviews from {folder}, cycled; {clients} clients × {perClient} requests.");
+        output.WriteLine($"Reviews: {testTexts.Count} test reviews from {folder}, cycled; {clients} clients × {perClient} requests; torch threads {torchThreads}.");
         output.WriteLine($"Model A: {modelA}; model B: {modelB}; they disagree on {differing} of {testTexts.Count} reviews.\n");
 
-        using var app = ServingApplication.Build(new[] { $"--Serving:ModelPath={served}", "--urls=http://127.0.0.1:0" }, builder =>
+        using var app = ServingApplication.Build(new[] { $"--Serving:ModelPath={served}", $"--Serving:TorchThreads={torchThreads}", "--urls=http://127.0.0.1:0" }, builder =>
             builder.Logging.SetMinimumLevel(LogLevel.Warning));
         app.StartAsync().GetAwaiter().GetResult();
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -130,7 +136,17 @@ internal sealed class ServeBenchmark : IBenchmark
         reloadTable.Write(output);
         foreach (var line in reloads)
             output.WriteLine("  " + line);
-        output.WriteLine($"  answers by model version (v1 = A, v2 = B, v3 = A): {string.Join(", ", versions)}; serving version now {pool.ModelVersion}.");
+        output.WriteLine($"  answers by model version (v1 = A, v2 = B, v3 = A): {string.Join(", ", versions)}; serving version at the end of the load: {pool.ModelVersion}.");
+
+        // The last replacement may still be loading when the load ends: wait for it, then check answers are model A's again.
+        var waited = Stopwatch.StartNew();
+        while (pool.ModelVersion < 3 && waited.Elapsed < TimeSpan.FromMinutes(2))
+            Thread.Sleep(100);
+        var after = RunLoad(1, 50, testTexts, (text, _) => PostAsync(http, text));
+        int afterWrong = after.Answers.Count(x => x.Response is not { } r || r.ModelVersion != 3 ||
+            referenceA[x.Index].PredictedLabel != r.Label || referenceA[x.Index].Probability != r.Probability);
+        output.WriteLine($"  after the load: serving version {pool.ModelVersion} ({waited.Elapsed.TotalSeconds:F1} s later); " +
+                         $"{after.Answers.Count - afterWrong} of {after.Answers.Count} answers are model A's (version 3), identical to serial scoring.");
         app.StopAsync().GetAwaiter().GetResult();
         return 0;
     }
