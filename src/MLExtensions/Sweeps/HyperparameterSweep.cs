@@ -75,6 +75,11 @@ public sealed class HyperparameterSweep
                 channel.Info(MessageSensitivity.None, "Time budget of {0} reached after {1} trials.", budget, index);
                 break;
             }
+            if (_options.ResourceBudget is double resource && finished.Sum(t => t.ResourceUsed) >= resource)
+            {
+                channel.Info(MessageSensitivity.None, "Resource budget of {0} reached after {1} trials.", resource, index);
+                break;
+            }
             _host.CheckAlive();
             if (tuner.Propose(index, finished) is not double[] coordinates)
                 break;
@@ -162,8 +167,9 @@ public sealed class HyperparameterSweep
     {
         trial.IntermediateMetricName = _options.Metric.ToString();
         trial.IntermediateHigherIsBetter = SweepMetrics.HigherIsBetter(_options.Metric);
-        // Other folds are fitted on all their rows only: the rungs decided on the first fold already.
-        var fractions = watch ? RowFractions : new[] { 1.0 };
+        // Other folds are fitted on all their rows only: the rungs decided on the first fold already. Without a
+        // pruner nothing would stop at a rung, so the subsamples would be wasted work.
+        var fractions = watch && pruner is not NoPruner ? RowFractions : new[] { 1.0 };
         ITransformer? model = null;
         double metric = double.NaN;
         for (int step = 0; step < fractions.Length; step++)

@@ -85,11 +85,17 @@ public sealed class SweepOptions
     /// <summary>The metric to optimize; must belong to <see cref="Task"/>. Default micro-accuracy.</summary>
     public SweepMetric Metric { get; set; } = SweepMetric.MicroAccuracy;
 
-    /// <summary>Number of trials (the journal's trials count). ≤ 0 means no limit, which needs a <see cref="TimeBudget"/>. Default 20.</summary>
+    /// <summary>Number of trials (the journal's trials count). ≤ 0 means no limit, which needs a <see cref="TimeBudget"/> or a <see cref="ResourceBudget"/>. Default 20.</summary>
     public int MaxTrials { get; set; } = 20;
 
     /// <summary>No trial starts after this much time has passed; null for no limit. Default null.</summary>
     public TimeSpan? TimeBudget { get; set; }
+
+    /// <summary>
+    /// No trial starts once the trials together have used this much resource (<see cref="SweepTrial.ResourceUsed"/>:
+    /// epochs, or fractions of the training rows); null for no limit. Compares sweeps at an equal training budget. Default null.
+    /// </summary>
+    public double? ResourceBudget { get; set; }
 
     /// <summary>How parameters are proposed. Default <see cref="SweepTuner.Tpe"/>.</summary>
     public SweepTuner Tuner { get; set; } = SweepTuner.Tpe;
@@ -136,8 +142,10 @@ public sealed class SweepOptions
     /// <exception cref="ArgumentOutOfRangeException">A number is out of range, or the metric does not belong to the task.</exception>
     public void Validate()
     {
-        if (MaxTrials <= 0 && TimeBudget is null)
-            throw new ArgumentOutOfRangeException(nameof(MaxTrials), MaxTrials, $"MaxTrials must be > 0 when no TimeBudget is set; found {MaxTrials}.");
+        if (MaxTrials <= 0 && TimeBudget is null && ResourceBudget is null)
+            throw new ArgumentOutOfRangeException(nameof(MaxTrials), MaxTrials, $"MaxTrials must be > 0 when neither TimeBudget nor ResourceBudget is set; found {MaxTrials}.");
+        if (ResourceBudget is double resource && !(resource > 0 && double.IsFinite(resource)))
+            throw new ArgumentOutOfRangeException(nameof(ResourceBudget), resource, $"ResourceBudget must be a finite number > 0; found {resource}.");
         if (TimeBudget is TimeSpan budget && budget <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(TimeBudget), budget, $"TimeBudget must be positive; found {budget}.");
         if (!Enum.IsDefined(Task))

@@ -81,10 +81,13 @@ public class SweepBadInputTests
         {
             var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Sweep(OneParameter, p => Mlp(ml, p), new SweepOptions { MaxTrials = max }));
             Assert.Equal("MaxTrials", e.ParamName);
-            Assert.StartsWith($"MaxTrials must be > 0 when no TimeBudget is set; found {max}.", e.Message);
+            Assert.StartsWith($"MaxTrials must be > 0 when neither TimeBudget nor ResourceBudget is set; found {max}.", e.Message);
         }
-        // With a time budget, no trial limit is fine.
+        // With a time or resource budget, no trial limit is fine.
         ml.Sweep(OneParameter, p => Mlp(ml, p), new SweepOptions { MaxTrials = 0, TimeBudget = TimeSpan.FromSeconds(1) });
+        ml.Sweep(OneParameter, p => Mlp(ml, p), new SweepOptions { MaxTrials = 0, ResourceBudget = 10 });
+        var bad = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Sweep(OneParameter, p => Mlp(ml, p), new SweepOptions { ResourceBudget = 0 }));
+        Assert.StartsWith("ResourceBudget must be a finite number > 0; found 0.", bad.Message);
     }
 
     [Fact]

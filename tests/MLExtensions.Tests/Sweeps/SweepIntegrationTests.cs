@@ -188,6 +188,17 @@ public class SweepIntegrationTests
     }
 
     [Fact]
+    public void ResourceBudgetStopsStartingTrialsOnceTheEpochsAreSpent()
+    {
+        var ml = new MLContext(1);
+        var result = ml.Sweep(MlpSpace, p => Mlp(ml, p, epochs: 3), new SweepOptions { MaxTrials = 0, ResourceBudget = 10, Pruner = SweepPruner.None, Tuner = SweepTuner.Random })
+            .Run(TabularData.LoadWine(ml));
+        // 3 + 3 + 3 = 9 < 10, so a fourth trial starts; after it 12 ≥ 10.
+        Assert.Equal(4, result.Trials.Count);
+        Assert.Equal(12, result.Trials.Sum(t => t.ResourceUsed));
+    }
+
+    [Fact]
     public void ReportWritesTablesAndCharts()
     {
         var ml = new MLContext(1);
