@@ -34,7 +34,8 @@ internal sealed class SweepBenchmark : IBenchmark
         new("part", "mlp|lightgbm|all", "Which sweeps to run. Default all."),
         new("data", "folder", "Fashion-MNIST folder (the four *-ubyte.gz files). Default: ../shared/data/fashion-mnist next to the repository, else samples/data/fashion-mnist."),
         new("images", "N", "Training images used (the first N). Default 10000."),
-        new("trials", "N", "Trials of the MLP ground truth (each trains --epochs epochs). Default 27."),
+        new("trials", "N", "Trials of the MLP ground truth (each trains --epochs epochs). Default 60."),
+        new("threads", "N", "libtorch intra-op threads. Default 1: on a shared machine one thread loses least to neighbours (libtorch waits for its slowest thread)."),
         new("epochs", "N", "Epochs per MLP trial. Default 9 (ASHA rungs at 1 and 3)."),
         new("gbm-trials", "N", "Trials of the LightGbm ground truth. Default 60."),
         new("seed", "N", "Seed of the ground truth; the budgeted sweeps use seed + 1. Default 1."),
@@ -65,8 +66,9 @@ internal sealed class SweepBenchmark : IBenchmark
     private static void RunMlp(BenchmarkArguments arguments, int seed, TextWriter output)
     {
         int images = arguments.Int("images", 10_000);
-        int trials = arguments.Int("trials", 27);
+        int trials = arguments.Int("trials", 60);
         int epochs = arguments.Int("epochs", 9);
+        int threads = arguments.Int("threads", 1);
         var data = FashionMnist.Load(arguments.String("data"), RepositoryPaths.Root());
         var ml = new MLContext(seed);
         var train = ml.Data.LoadFromEnumerable(ImageRow.From(data.Train).Take(images).ToList());
@@ -86,6 +88,7 @@ internal sealed class SweepBenchmark : IBenchmark
                 Epochs = epochs,
                 FeatureScaling = FeatureScaling.None, // pixels are already in [0, 1]
                 Seed = seed,
+                NumberOfThreads = threads,
                 Optimizer = { LearningRate = p.Get<double>("LearningRate"), WeightDecay = p.Get<double>("WeightDecay") },
             }));
         // A budget stops new trials, so the last trial may overrun it by up to one full trial: leave that room
