@@ -24,7 +24,7 @@ public sealed class HyperparameterSweep
     /// <summary>Row fractions of the subsample rungs for pipelines without epochs (η = 3).</summary>
     internal static readonly double[] RowFractions = { 1.0 / 9, 1.0 / 3, 1.0 };
 
-    private const int SplitPurpose = 102;
+    internal const int SplitPurpose = 102;
     private const int SubsamplePurpose = 103;
     private readonly MLContext _ml;
     private readonly IHost _host;

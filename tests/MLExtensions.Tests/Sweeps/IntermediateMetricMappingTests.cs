@@ -26,13 +26,17 @@ public class IntermediateMetricMappingTests
         return result.Trials.Single();
     }
 
+    private static DataOperationsCatalog.TrainTestData KeyedWineSplit(MLContext ml)
+    {
+        var wine = TabularData.LoadWine(ml);
+        return ml.Data.TrainTestSplit(ml.Transforms.Conversion.MapValueToKey("Label").Fit(wine).Transform(wine), 0.3, seed: 3);
+    }
+
     [Fact]
     public void MulticlassLogLossIsTheLoopsValidationLoss()
     {
         var ml = new MLContext(1);
-        var wine = TabularData.LoadWine(ml);
-        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(wine).Transform(wine);
-        var split = ml.Data.TrainTestSplit(keyed, 0.3, seed: 3);
+        var split = KeyedWineSplit(ml);
         var trial = OneTrial(ml, split.TrainSet, split.TestSet, SweepTask.MulticlassClassification, SweepMetric.LogLoss, o => ml.MulticlassClassification.Trainers.NeuralNetwork(o));
 
         Assert.Equal("LogLoss", trial.IntermediateMetricName);
@@ -56,9 +60,7 @@ public class IntermediateMetricMappingTests
     public void MicroAccuracyIsTheLoopsAccuracyAndOtherMetricsUseTheLoopsMetricAsAStandIn()
     {
         var ml = new MLContext(1);
-        var wine = TabularData.LoadWine(ml);
-        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(wine).Transform(wine);
-        var split = ml.Data.TrainTestSplit(keyed, 0.3, seed: 3);
+        var split = KeyedWineSplit(ml);
         var micro = OneTrial(ml, split.TrainSet, split.TestSet, SweepTask.MulticlassClassification, SweepMetric.MicroAccuracy, o => ml.MulticlassClassification.Trainers.NeuralNetwork(o));
         Assert.Equal("MicroAccuracy", micro.IntermediateMetricName);
         Assert.Contains(micro.Metric, micro.IntermediateMetrics); // the kept epoch's accuracy

@@ -188,6 +188,32 @@ public class SweepIntegrationTests
     }
 
     [Fact]
+    public void CrossValidationWatchesTheFirstFoldAndAveragesAllFolds()
+    {
+        var ml = new MLContext(1);
+        var data = TabularData.LoadWine(ml);
+        var counters = new List<EpochCounter>();
+        var result = ml.Sweep(MlpSpace, p =>
+        {
+            var counter = new EpochCounter();
+            counters.Add(counter);
+            return Mlp(ml, p, epochs: 3, callback: counter);
+        }, new SweepOptions { MaxTrials = 2, CrossValidationFolds = 3, Pruner = SweepPruner.None, Tuner = SweepTuner.Random, RefitBestModel = false }).Run(data);
+
+        // One factory call per trial (plus none for the kept best model); three fits per trial.
+        Assert.Equal(2, counters.Count);
+        Assert.All(counters, c => Assert.Equal(9, c.Epochs));
+        Assert.All(result.Trials, t => Assert.Equal(9, t.ResourceUsed));
+        Assert.All(result.Trials, t => Assert.Equal(3, t.IntermediateMetrics.Count)); // first fold only
+        // The metric is the mean over the folds: ML.NET's own CrossValidate on the same folds gives the same number.
+        foreach (var t in result.Trials)
+        {
+            var folds = ml.MulticlassClassification.CrossValidate(data, Mlp(ml, t.Parameters, epochs: 3), numberOfFolds: 3, seed: Seeds.Derive(0, HyperparameterSweep.SplitPurpose));
+            Assert.Equal(folds.Average(f => f.Metrics.MicroAccuracy), t.Metric, 12);
+        }
+    }
+
+    [Fact]
     public void ResourceBudgetStopsStartingTrialsOnceTheEpochsAreSpent()
     {
         var ml = new MLContext(1);
