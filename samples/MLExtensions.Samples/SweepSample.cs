@@ -7,46 +7,42 @@ using ShellProgressBar;
 namespace MLExtensions.Samples;
 
 /// <summary>
-/// Tunes the wine classifier's neural network with a hyperparameter sweep (TPE + ASHA) on the validation log-loss (wine
-/// is easy: many settings reach 100 % validation accuracy, so accuracy could not tell them apart): a progress bar with one tick
-/// per trial, the trials table, the best parameters, the test accuracy of the refitted best model and the report PNGs
-/// (metric per trial, learning curves, parameter importance). The sweep's journal makes a second run resume.
-/// Options: --data &lt;csv with F0..F12,Label&gt;  --output &lt;folder&gt; (default ./sample-output)  --trials N (default 24).
+/// Tunes a Fashion-MNIST neural network (the sample's 2,000-image subset) with a hyperparameter sweep (TPE + ASHA): a
+/// progress bar with one tick per trial, the trials table, the best parameters, the test accuracy of the refitted best
+/// model and the report PNGs (metric per trial, learning curves, parameter importance). The sweep's journal makes a
+/// second run resume (delete it to start over).
+/// Options: --data &lt;Fashion-MNIST folder&gt;  --output &lt;folder&gt; (default ./sample-output)  --trials N (default 24).
 /// </summary>
 internal static class SweepSample
 {
-    private sealed class Wine
-    {
-        [LoadColumn(0, 12), VectorType(13)]
-        public float[] Features { get; set; } = Array.Empty<float>();
-
-        [LoadColumn(13)]
-        public float Label { get; set; }
-    }
+    private const int Epochs = 9; // ASHA decides after epochs 1 and 3
 
     public static int Run(string[] args)
     {
         string output = Path.GetFullPath(TabularSample.Option(args, "--output") ?? "sample-output");
         int trials = int.Parse(TabularSample.Option(args, "--trials") ?? "24");
+        string folder = TabularSample.Option(args, "--data") ?? Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist");
         Directory.CreateDirectory(output);
         var ml = new MLContext(seed: 1);
-        string csv = TabularSample.Option(args, "--data") ?? TabularSample.ExtractEmbedded("wine.csv", output);
-        var data = ml.Data.Cache(ml.Data.LoadFromTextFile<Wine>(csv, separatorChar: ',', hasHeader: true));
-        var split = ml.Data.TrainTestSplit(data, testFraction: 0.3, seed: 1);
+        var train = ml.Data.LoadFromEnumerable(VisionSample.Load(folder, "train"));
+        var test = ml.Data.LoadFromEnumerable(VisionSample.Load(folder, "t10k"));
+        Console.WriteLine($"Fashion-MNIST from {folder}: {train.GetRowCount()} training and {test.GetRowCount()} test images.\n");
 
         // 1. What to tune, and how each trial's pipeline is built from its parameters.
         var space = new SearchSpace()
-            .Add("LearningRate", SearchRange.LogUniform(1e-4, 1e-1))
-            .Add("Width", SearchRange.Choice(8, 16, 32, 64))
-            .Add("Layers", SearchRange.Integer(1, 3))
+            .Add("LearningRate", SearchRange.LogUniform(1e-4, 3e-2))
+            .Add("Width", SearchRange.Choice(32, 64, 128))
             .Add("Dropout", SearchRange.Uniform(0, 0.5))
-            .Add("WeightDecay", SearchRange.LogUniform(1e-6, 1e-1));
+            .Add("WeightDecay", SearchRange.LogUniform(1e-6, 1e-1))
+            .Add("BatchSize", SearchRange.Choice(32, 64, 128));
         IEstimator<ITransformer> Pipeline(SweepParameters p) => ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.Conversion.ConvertType("Features", nameof(VisionSample.Item.Pixels), DataKind.Single))
             .Append(ml.MulticlassClassification.Trainers.NeuralNetwork(new NeuralNetworkOptions
             {
-                HiddenLayers = Enumerable.Repeat(p.Get<int>("Width"), p.Get<int>("Layers")).ToArray(),
+                HiddenLayers = new[] { p.Get<int>("Width") },
                 Dropout = p.Get<double>("Dropout"),
-                Epochs = 27, // ASHA decides after epochs 1, 3 and 9
+                BatchSize = p.Get<int>("BatchSize"),
+                Epochs = Epochs,
                 Seed = 1,
                 Optimizer = { LearningRate = p.Get<double>("LearningRate"), WeightDecay = p.Get<double>("WeightDecay") },
             }));
@@ -54,12 +50,12 @@ internal static class SweepSample
         // 2. Run it with a progress bar; the journal lets an interrupted run resume where it stopped.
         string journal = Path.Combine(output, "sweep-journal.jsonl");
         SweepResult result;
-        using (var bar = new ProgressBar(trials, "Sweeping the wine classifier (TPE + ASHA)", new ProgressBarOptions { ProgressCharacter = '─', CollapseWhenFinished = false }))
+        using (var bar = new ProgressBar(trials, "Sweeping the Fashion-MNIST network (TPE + ASHA)", new ProgressBarOptions { ProgressCharacter = '─', CollapseWhenFinished = false }))
         {
             var options = new SweepOptions
             {
                 Task = SweepTask.MulticlassClassification,
-                Metric = SweepMetric.LogLoss, // intermediate values: the loop's validation loss, which is this log-loss
+                Metric = SweepMetric.MicroAccuracy, // per epoch: the training loop's validation accuracy
                 Tuner = SweepTuner.Tpe,
                 Pruner = SweepPruner.Asha,
                 MaxTrials = trials,
@@ -67,18 +63,18 @@ internal static class SweepSample
                 JournalPath = journal,
                 Progress = new BarProgress(bar),
             };
-            result = ml.Sweep(space, Pipeline, options).Run(split.TrainSet);
+            result = ml.Sweep(space, Pipeline, options).Run(train);
         }
 
         // 3. What it found.
         Console.WriteLine($"\n{result.Trials.Count} trials: {result.Trials.Count(t => t.Status == TrialStatus.Completed)} completed, " +
             $"{result.Trials.Count(t => t.Status == TrialStatus.Pruned)} pruned, {result.Trials.Sum(t => t.ResourceUsed):0} epochs in all " +
-            $"(without pruning: {result.Trials.Count * 27}). Journal: {journal}");
+            $"(without pruning: {result.Trials.Count * Epochs}). Journal: {journal}");
         foreach (var t in result.Trials)
-            Console.WriteLine($"  {t.Index,2} {t.Status,-9} {t.IntermediateMetrics.Count,2} epochs  validation log-loss {(double.IsNaN(t.Metric) ? "  -  " : t.Metric.ToString("F3")),5}  {t.Parameters}");
-        Console.WriteLine($"\nBest: validation log-loss {result.BestMetric:F3} with {result.BestParameters}");
-        var test = ml.MulticlassClassification.Evaluate(result.BestModel.Transform(split.TestSet));
-        Console.WriteLine($"Refitted on all training rows: test accuracy {test.MicroAccuracy:P1}, test log-loss {test.LogLoss:F3}");
+            Console.WriteLine($"  {t.Index,2} {t.Status,-9} {t.IntermediateMetrics.Count,2} epochs  validation {(double.IsNaN(t.Metric) ? "  -  " : t.Metric.ToString("P1")),6}  {t.Parameters}");
+        Console.WriteLine($"\nBest: validation accuracy {result.BestMetric:P1} with {result.BestParameters}");
+        var metrics = ml.MulticlassClassification.Evaluate(result.BestModel.Transform(test));
+        Console.WriteLine($"Refitted on all training images: test accuracy {metrics.MicroAccuracy:P1}");
         Console.WriteLine("Parameter importance: " + string.Join(", ", result.ParameterImportance().OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:P0}")));
 
         foreach (string file in result.SaveReport(Path.Combine(output, "sweep-report")))
@@ -92,11 +88,11 @@ internal static class SweepSample
         public void Report(SweepProgress p)
         {
             var t = p.Trial;
-            string best = double.IsNaN(p.BestMetric) ? "" : $", best log-loss {p.BestMetric:F3}";
+            string best = double.IsNaN(p.BestMetric) ? "" : $", best {p.BestMetric:P1}";
             switch (p.Kind)
             {
                 case SweepProgressKind.IntermediateValue:
-                    bar.Message = $"trial {t.Index}: epoch {t.IntermediateMetrics.Count}, validation {t.IntermediateMetricName} {t.IntermediateMetrics[^1]:F3}{best}";
+                    bar.Message = $"trial {t.Index}: epoch {t.IntermediateMetrics.Count}, validation {t.IntermediateMetricName} {t.IntermediateMetrics[^1]:P1}{best}";
                     break;
                 case SweepProgressKind.TrialFinished:
                     bar.Tick(p.TrialsFinished, $"trial {t.Index} {t.Status.ToString().ToLowerInvariant()} after {t.IntermediateMetrics.Count} epochs{best}");

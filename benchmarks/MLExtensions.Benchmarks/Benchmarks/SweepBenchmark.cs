@@ -180,6 +180,8 @@ internal sealed class SweepBenchmark : IBenchmark
         }
         output.WriteLine($"  {name}: {result.Trials.Count} trials ({result.Trials.Count(t => t.Status == TrialStatus.Pruned)} pruned, " +
             $"{result.Trials.Count(t => t.Status == TrialStatus.Failed)} failed), best validation {result.Metric} {result.BestMetric:F4} with {result.BestParameters}");
+        foreach (var failed in result.Trials.Where(t => t.Status == TrialStatus.Failed))
+            output.WriteLine($"    failed trial {failed.Index} ({failed.Parameters}): {failed.Error}");
         return new SweepRun(name, result, score, accuracy, clock.Elapsed, others);
     }
 

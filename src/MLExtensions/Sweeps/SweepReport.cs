@@ -136,7 +136,7 @@ internal static class SweepReport
         bars.Horizontal = true;
         plot.Axes.Left.SetTicks(Enumerable.Range(0, names.Length).Select(i => (double)i).ToArray(), names);
         plot.Axes.Margins(left: 0);
-        plot.Title($"Parameter importance (share of {r.Metric} variance explained, completed trials)");
+        plot.Title($"Parameter importance (η² of {r.Metric})");
         plot.XLabel("importance");
         return Png(plot, path, 800, 150 + 40 * names.Length);
     }
@@ -161,14 +161,19 @@ internal static class SweepReport
         return names.Select((n, i) => (n, v: sum > 0 ? raw[i] / sum : 0)).ToDictionary(x => x.n, x => x.v);
     }
 
-    /// <summary>Trials grouped by a parameter: by value for choices and small integer ranges, else by quartile of the coordinate.</summary>
+    /// <summary>
+    /// Trials grouped by a parameter: by value for choices and small integer ranges, else by quantile of the coordinate
+    /// (up to quartiles, at least 3 trials per group on average, so a handful of trials does not make every numeric
+    /// parameter look decisive).
+    /// </summary>
     private static List<List<SweepTrial>> Groups(List<SweepTrial> trials, int p)
     {
         var distinct = trials.Select(t => t.Parameters.Coordinates[p]).Distinct().Count();
         if (distinct <= 4)
             return trials.GroupBy(t => t.Parameters.Coordinates[p]).Select(g => g.ToList()).ToList();
+        int bins = Math.Clamp(trials.Count / 3, 2, 4);
         var ordered = trials.OrderBy(t => t.Parameters.Coordinates[p]).ToList();
-        return Enumerable.Range(0, 4).Select(q => ordered.Skip(q * ordered.Count / 4).Take((q + 1) * ordered.Count / 4 - q * ordered.Count / 4).ToList())
+        return Enumerable.Range(0, bins).Select(q => ordered.Skip(q * ordered.Count / bins).Take((q + 1) * ordered.Count / bins - q * ordered.Count / bins).ToList())
             .Where(g => g.Count > 0).ToList();
     }
 

@@ -40,7 +40,7 @@ public sealed class SweepResult
 
     /// <summary>
     /// How much of the completed trials' metric variance each parameter explains on its own (the correlation ratio η²:
-    /// trials grouped by choice, or by quartile of a numeric value; between-group variance over total variance),
+    /// trials grouped by choice, or by quantile of a numeric value (up to quartiles, about 3 trials per group at least); between-group variance over total variance),
     /// normalised to sum to 1. All zeros with fewer than 3 completed trials or no variance.
     /// </summary>
     public IReadOnlyDictionary<string, double> ParameterImportance() => SweepReport.Importance(this);
