@@ -151,9 +151,15 @@ public sealed class HyperparameterSweep
     {
         var observer = new TrialObserver(trial, finished, pruner, _options, watch, () => Report(SweepProgressKind.IntermediateValue, trial, finished, clock));
         ITransformer model;
-        using (AmbientTrainingCallback.Use(observer))
-            model = estimator.Fit(fold.Train);
-        trial.ResourceUsed += observer.Epochs;
+        try
+        {
+            using (AmbientTrainingCallback.Use(observer))
+                model = estimator.Fit(fold.Train);
+        }
+        finally
+        {
+            trial.ResourceUsed += observer.Epochs; // a trial that fails or is cancelled mid-way still spent its epochs
+        }
         if (observer.Pruned)
         {
             trial.Status = TrialStatus.Pruned;

@@ -30,6 +30,7 @@ internal sealed class TrialObserver : ITrainingCallback
     private readonly Action _reported;
     private int _runs;
     private bool _watching;
+    private int _epochsAtStart;
 
     public TrialObserver(SweepTrial trial, IReadOnlyList<SweepTrial> finished, ISweepPruner pruner, SweepOptions options, bool watch, Action reported)
     {
@@ -47,11 +48,17 @@ internal sealed class TrialObserver : ITrainingCallback
     /// <summary>Whether the pruner stopped the trial.</summary>
     public bool Pruned { get; private set; }
 
-    public void OnTrainBegin(TrainingRun run) => _watching = _runs++ == 0;
+    public void OnTrainBegin(TrainingRun run)
+    {
+        _watching = _runs++ == 0;
+        _epochsAtStart = run.State.EpochsCompleted; // a run resumed from a checkpoint did not train those epochs now
+    }
+
+    /// <summary>Counts the epochs when the run ends however it ended, so an epoch whose later callback threw still counts.</summary>
+    public void OnTrainEnd(TrainingRun run, Exception? error) => Epochs += run.State.EpochsCompleted - _epochsAtStart;
 
     public void OnEpochEnd(TrainingRun run, TrainingControl control)
     {
-        Epochs++;
         if (!_watching)
             return;
         var state = run.State;

@@ -213,6 +213,32 @@ public class SweepIntegrationTests
         }
     }
 
+    private sealed class FailAtEpoch(int epoch) : ITrainingCallback
+    {
+        public void OnEpochEnd(TrainingRun run, TrainingControl control)
+        {
+            if (run.State.EpochsCompleted == epoch)
+                throw new InvalidOperationException($"diverged in epoch {epoch}");
+        }
+    }
+
+    [Fact]
+    public void ATrialThatFailsDuringTrainingKeepsTheEpochsItSpent()
+    {
+        var ml = new MLContext(1);
+        var result = ml.Sweep(MlpSpace, p => Mlp(ml, p, epochs: 3, callback: p.Get<int>("width") == 4 ? new FailAtEpoch(2) : null),
+            new SweepOptions { MaxTrials = 6, Pruner = SweepPruner.None, Tuner = SweepTuner.Random, Seed = 1 }).Run(TabularData.LoadWine(ml));
+
+        var failed = result.Trials.Where(t => t.Parameters.Get<int>("width") == 4).ToList();
+        Assert.NotEmpty(failed);
+        Assert.All(failed, t =>
+        {
+            Assert.Equal(TrialStatus.Failed, t.Status);
+            Assert.Equal("InvalidOperationException: diverged in epoch 2", t.Error);
+            Assert.Equal(2, t.ResourceUsed);
+        });
+    }
+
     [Fact]
     public void ResourceBudgetStopsStartingTrialsOnceTheEpochsAreSpent()
     {
