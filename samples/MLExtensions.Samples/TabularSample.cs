@@ -86,13 +86,13 @@ internal static class TabularSample
         return 0;
     }
 
-    private static string? Option(string[] args, string name)
+    internal static string? Option(string[] args, string name)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private static string ExtractEmbedded(string resource, string folder)
+    internal static string ExtractEmbedded(string resource, string folder)
     {
         string path = Path.Combine(folder, resource);
         using var stream = typeof(TabularSample).Assembly.GetManifestResourceStream(resource)

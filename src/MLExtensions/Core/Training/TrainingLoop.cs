@@ -38,6 +38,10 @@ public static class TrainingLoop
         state.StepsPerEpoch = StepsPerEpoch(train.RowCount, options);
 
         var callbacks = BuiltInCallbacks(options).Concat(options.Callbacks).ToList();
+        // A sweep watching this flow (see AmbientTrainingCallback) sees the epoch after every other callback,
+        // so it reads the final history entry and its stop request is the last word.
+        if (AmbientTrainingCallback.Current is { } ambient)
+            callbacks.Add(ambient);
         var baseRates = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
         Exception? error = null;
         try

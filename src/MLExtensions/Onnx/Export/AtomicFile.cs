@@ -7,15 +7,15 @@ namespace MLExtensions.Onnx.Export;
 /// </summary>
 internal static class AtomicFile
 {
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write, string description = "the ONNX model")
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
-            throw new IOException($"Cannot write the ONNX model to '{full}': it is a directory.");
-        string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot write the ONNX model to '{full}': it has no parent directory.");
+            throw new IOException($"Cannot write {description} to '{full}': it is a directory.");
+        string directory = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot write {description} to '{full}': it has no parent directory.");
         if (!Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"Cannot write the ONNX model to '{full}': the directory '{directory}' does not exist.");
+            throw new DirectoryNotFoundException($"Cannot write {description} to '{full}': the directory '{directory}' does not exist.");
 
         string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
@@ -30,7 +30,7 @@ internal static class AtomicFile
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temp);
-            throw new IOException($"Cannot write the ONNX model to '{full}': {e.Message}", e);
+            throw new IOException($"Cannot write {description} to '{full}': {e.Message}", e);
         }
         catch
         {
