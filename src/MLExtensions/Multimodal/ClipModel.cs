@@ -114,17 +114,22 @@ public sealed class ClipModel : IDisposable
             return Array.Empty<float[]>();
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        return Rows(Network.EncodeText(Tokens(texts)));
+        return Rows(Network.EncodeText(ClipTextEncoding.Tokens(Tokenizer, texts)));
     }
 
-    /// <summary>Token ids [N, context length] of texts.</summary>
-    internal Tensor Tokens(IReadOnlyList<string?> texts)
+    /// <summary>A copy of the network that the caller owns (transformers keep their own, so disposing this model does not break them).</summary>
+    internal ClipNetwork CopyNetwork()
     {
-        int length = Tokenizer.ContextLength;
-        var ids = new long[texts.Count * length];
-        for (int i = 0; i < texts.Count; i++)
-            Tokenizer.Encode(texts[i]).CopyTo(ids, i * length);
-        return torch.tensor(ids).view(texts.Count, length);
+        ThrowIfDisposed();
+        var copy = new ClipNetwork(Config);
+        using (torch.no_grad())
+        {
+            var source = Network.state_dict();
+            foreach (var (key, tensor) in copy.state_dict())
+                tensor.copy_(source[key]);
+        }
+        copy.eval();
+        return copy;
     }
 
     internal static float[][] Rows(Tensor matrix)
