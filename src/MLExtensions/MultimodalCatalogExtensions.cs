@@ -51,4 +51,19 @@ public static class MultimodalCatalogExtensions
         MlNetCompatibility.EnsureCompatible();
         return new ZeroShotImageClassifierTrainer(((IInternalCatalog)catalog).Environment, options);
     }
+
+    /// <summary>
+    /// Trains a LiT image/text dual encoder contrastively on (image, caption) rows: the locked ImageNet ResNet-18 as image
+    /// tower, MiniLM as text tower, linear projections to <see cref="ImageTextEncoderOptions.ProjectionDimension"/> and CLIP's
+    /// learned temperature, with symmetric InfoNCE. The fitted transformer adds the image embedding column and embeds texts.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="options">Columns, projection size and training settings.</param>
+    public static ImageTextEncoderTrainer ImageTextEncoder(this TransformsCatalog catalog, ImageTextEncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        MlNetCompatibility.EnsureCompatible();
+        return new ImageTextEncoderTrainer(((IInternalCatalog)catalog).Environment, options);
+    }
 }
