@@ -306,6 +306,7 @@ internal static class ClipImageInputPersistence
         if (image is null)
             return;
         ctx.Writer.Write((int)image.Kind);
+        ctx.Writer.Write(image.Channels);
         ctx.Writer.Write(image.Height);
         ctx.Writer.Write(image.Width);
     }
@@ -315,9 +316,9 @@ internal static class ClipImageInputPersistence
         if (!ctx.Reader.ReadBoolean())
             return null;
         var kind = (ImageColumnKind)ctx.Reader.ReadInt32();
-        int height = ctx.Reader.ReadInt32(), width = ctx.Reader.ReadInt32();
-        if (!Enum.IsDefined(kind) || height < 1 || width < 1)
-            throw new InvalidDataException("The CLIP image input in the model file is corrupted (invalid image shape).");
-        return new ImageInput(column, kind, 3, height, width, null);
+        int channels = ctx.Reader.ReadInt32(), height = ctx.Reader.ReadInt32(), width = ctx.Reader.ReadInt32();
+        if (!Enum.IsDefined(kind) || channels is not (1 or 3) || height < 1 || width < 1)
+            throw new InvalidDataException("The image input in the model file is corrupted (invalid image shape).");
+        return new ImageInput(column, kind, channels, height, width, null);
     }
 }

@@ -14,7 +14,7 @@ namespace MLExtensions.Multimodal;
 /// The model is used read-only by the transformers made from it (they copy nothing; keep it alive while they are used,
 /// or let a saved-and-reloaded model own its own copy). Thread-safe for scoring.
 /// </remarks>
-public sealed class ClipModel : IDisposable
+public sealed class ClipModel : IImageTextModel, IDisposable
 {
     private bool _disposed;
 
@@ -115,6 +115,18 @@ public sealed class ClipModel : IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         return Rows(Network.EncodeText(ClipTextEncoding.Tokens(Tokenizer, texts)));
+    }
+
+    /// <summary>L2-normalized joint-space embeddings of texts (what <c>ClipTextEmbedding</c> adds).</summary>
+    public float[][] EmbedTexts(IReadOnlyList<string?> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        ThrowIfDisposed();
+        if (texts.Count == 0)
+            return Array.Empty<float[]>();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        return Rows(ClipTextEncoding.Encode(Network, Tokenizer, texts));
     }
 
     /// <summary>A copy of the network that the caller owns (transformers keep their own, so disposing this model does not break them).</summary>

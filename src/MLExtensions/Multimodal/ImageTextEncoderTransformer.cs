@@ -19,7 +19,7 @@ namespace MLExtensions.Multimodal;
 /// A fitted LiT image/text encoder: adds the L2-normalized joint-space embedding of the image column, and embeds texts
 /// with <see cref="EmbedTexts"/> in the same space (cosine similarity = dot product). Saved with both towers and the projections.
 /// </summary>
-public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IDisposable
+public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImageTextModel, IDisposable
 {
     internal const string LoaderSignature = "MLExtImageTextEncoder";
     private const string TextTowerEntry = "TextTower";
@@ -44,6 +44,31 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IDisp
 
     /// <summary>Length of the joint embeddings.</summary>
     public int Dimension => _network.Projection.Dimension;
+
+    /// <inheritdoc />
+    public int EmbeddingDimension => Dimension;
+
+    /// <summary>A copy of the image tower and projections that the caller owns.</summary>
+    internal LitNetwork CopyNetwork()
+    {
+        ThrowIfDisposed();
+        var copy = CreateNetwork(Image, _network.ImageTower.Preprocess.OutputSize, _network.Projection.TextFeatures, Dimension);
+        using (torch.no_grad())
+        {
+            var source = _network.state_dict();
+            foreach (var (key, tensor) in copy.state_dict())
+                tensor.copy_(source[key]);
+        }
+        copy.eval();
+        return copy;
+    }
+
+    /// <summary>An untrained network of the given shapes (weights to be loaded or copied).</summary>
+    internal static LitNetwork CreateNetwork(ImageInput image, int inputSize, int textFeatures, int dimension)
+    {
+        using var generator = new Generator(0, CPU);
+        return new LitNetwork(LockedImageTower.Create(image, inputSize, pretrained: false, null), new ContrastiveProjection(512, textFeatures, dimension, generator));
+    }
 
     /// <summary>The learned temperature: exp(logit_scale), clamped at 100 as in CLIP.</summary>
     public float LogitScale
@@ -99,10 +124,7 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IDisp
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
         ctx.Writer.Write(Image.ColumnName);
-        ctx.Writer.Write((int)Image.Kind);
-        ctx.Writer.Write(Image.Channels);
-        ctx.Writer.Write(Image.Height);
-        ctx.Writer.Write(Image.Width);
+        ClipImageInputPersistence.Save(ctx, Image);
         ctx.Writer.Write(_output);
         ctx.Writer.Write(_network.ImageTower.Preprocess.OutputSize);
         ctx.Writer.Write(_network.Projection.TextFeatures);
@@ -118,16 +140,13 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IDisp
         TorchNativeLoader.EnsureLoaded();
         const string component = "image/text encoder";
         string column = ctx.Reader.ReadString();
-        var kind = (ImageColumnKind)ctx.Reader.ReadInt32();
-        int channels = ctx.Reader.ReadInt32(), height = ctx.Reader.ReadInt32(), width = ctx.Reader.ReadInt32();
+        var image = ClipImageInputPersistence.Load(ctx, column) ?? throw new InvalidDataException($"The {component} in the model file has no image input.");
         string output = ctx.Reader.ReadString();
         int inputSize = ctx.Reader.ReadInt32(), textFeatures = ctx.Reader.ReadInt32(), dimension = ctx.Reader.ReadInt32();
-        if (!Enum.IsDefined(kind) || channels is not (1 or 3) || height < 1 || width < 1 || inputSize < 32 || textFeatures < 1 || dimension < 1)
+        if (inputSize < 32 || textFeatures < 1 || dimension < 1)
             throw new InvalidDataException($"The {component} in the model file is corrupted (invalid shapes).");
         ctx.LoadModel<SentenceEmbeddingTransformer, SignatureLoadModel>(env, out var textTower, TextTowerEntry);
-        var image = new ImageInput(column, kind, channels, height, width, null);
-        using var generator = new Generator(0, CPU);
-        var network = new LitNetwork(LockedImageTower.Create(image, inputSize, pretrained: false, null), new ContrastiveProjection(512, textFeatures, dimension, generator));
+        var network = CreateNetwork(image, inputSize, textFeatures, dimension);
         NetworkPersistence.LoadWeights(ctx, network, component);
         return new ImageTextEncoderTransformer(env, network, textTower, image, output);
     }

@@ -37,15 +37,31 @@ public sealed class ZeroShotImageClassifierTrainer : IEstimator<ZeroShotImageCla
         MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(input);
         TorchNativeLoader.EnsureLoaded();
-        var image = ClipImageInput.Bind(input.Schema, _options.ImageColumnName, _options.ImageHeight, _options.ImageWidth);
         var (classNames, outputs) = ResolveClasses(input.Schema);
         var model = _options.Model!;
-        var network = model.CopyNetwork();
-        using var classEmbeddings = ZeroShotNetwork.ClassEmbeddingsOf(network, model.Tokenizer, classNames, _options.PromptTemplates.ToList());
-        var zeroShot = new ZeroShotNetwork(new ClipImageEncoder(network, image.Height, image.Width), classEmbeddings.clone());
+        ImageInput image;
+        nn.Module<Tensor, Tensor> encoder;
+        switch (model)
+        {
+            case ClipModel clip:
+                image = ClipImageInput.Bind(input.Schema, _options.ImageColumnName, _options.ImageHeight, _options.ImageWidth);
+                encoder = new ClipImageEncoder(clip.CopyNetwork(), image.Height, image.Width);
+                break;
+            case ImageTextEncoderTransformer lit:
+                // The encoder's preprocessing is fixed to the image shape it was trained on.
+                image = ImageInput.Bind(input.Schema, _options.ImageColumnName, lit.Image.Channels, lit.Image.Height, lit.Image.Width, null);
+                if (image.Height != lit.Image.Height || image.Width != lit.Image.Width)
+                    throw new ArgumentOutOfRangeException(nameof(input), $"The image column '{_options.ImageColumnName}' holds {image.Width}×{image.Height} images; the image/text encoder was trained on {lit.Image.Width}×{lit.Image.Height}.");
+                encoder = new LitImageEncoder(lit.CopyNetwork());
+                break;
+            default:
+                throw new ArgumentException($"Model must be a ClipModel or an ImageTextEncoderTransformer; found {model.GetType().Name}.", nameof(_options.Model));
+        }
+        using var classEmbeddings = ZeroShotNetwork.ClassEmbeddingsOf(model, classNames, _options.PromptTemplates.ToList());
+        var zeroShot = new ZeroShotNetwork(encoder, classEmbeddings.clone());
         using var channel = _host.Start(nameof(ZeroShotImageClassifierTrainer));
         channel.Info($"Zero-shot classifier: {classNames.Count} classes × {_options.PromptTemplates.Count} prompt template(s).");
-        return new ZeroShotImageClassifierTransformer(_host, zeroShot, outputs, model.Tokenizer, image, classNames, _options.PromptTemplates.ToList());
+        return new ZeroShotImageClassifierTransformer(_host, zeroShot, outputs, (model as ClipModel)?.Tokenizer, image, classNames, _options.PromptTemplates.ToList());
     }
 
     private (IReadOnlyList<string> Names, PredictionOutputs Outputs) ResolveClasses(DataViewSchema schema)
@@ -96,9 +112,11 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
 {
     internal const string LoaderSignature = "MLExtZeroShotImage";
 
-    private readonly ClipTokenizer _tokenizer;
+    private const byte ClipTowers = 0, LitTowers = 1;
 
-    internal ZeroShotImageClassifierTransformer(IHostEnvironment env, ZeroShotNetwork network, PredictionOutputs outputs, ClipTokenizer tokenizer,
+    private readonly ClipTokenizer? _tokenizer; // CLIP towers only
+
+    internal ZeroShotImageClassifierTransformer(IHostEnvironment env, ZeroShotNetwork network, PredictionOutputs outputs, ClipTokenizer? tokenizer,
         ImageInput image, IReadOnlyList<string> classNames, IReadOnlyList<string> templates)
         : base(env.Register(nameof(ZeroShotImageClassifierTransformer)), network, outputs)
     {
@@ -133,7 +151,7 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
 
     private protected override void ValidateInputSchema(DataViewSchema schema)
     {
-        var bound = ClipImageInput.Bind(schema, Image.ColumnName, Image.Height, Image.Width);
+        var bound = Image.Channels == 3 ? ClipImageInput.Bind(schema, Image.ColumnName, Image.Height, Image.Width) : ImageInput.Bind(schema, Image.ColumnName, Image.Channels, Image.Height, Image.Width, null);
         if (bound.Kind != Image.Kind || bound.Height != Image.Height || bound.Width != Image.Width)
             throw new ArgumentOutOfRangeException(nameof(schema), $"The image column '{Image.ColumnName}' must hold {Image.Width}×{Image.Height} images as when fitted ({Image.Kind}); found {bound.Width}×{bound.Height} ({bound.Kind}).");
     }
@@ -157,7 +175,19 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
         NetworkPersistence.SaveOptions(ctx, Classes);
         NetworkPersistence.SaveOptions(ctx, PromptTemplates);
         Outputs.Save(Host, ctx);
-        ClipPersistence.Save(ctx, ZeroShot.ImageEncoder.Clip.Config, _tokenizer);
+        switch (ZeroShot.ImageEncoder)
+        {
+            case ClipImageEncoder clip:
+                ctx.Writer.Write(ClipTowers);
+                ClipPersistence.Save(ctx, clip.Clip.Config, _tokenizer!);
+                break;
+            case LitImageEncoder lit:
+                ctx.Writer.Write(LitTowers);
+                ctx.Writer.Write(lit.Lit.ImageTower.Preprocess.OutputSize);
+                ctx.Writer.Write(lit.Lit.Projection.TextFeatures);
+                ctx.Writer.Write(lit.Lit.Projection.Dimension);
+                break;
+        }
         NetworkPersistence.SaveWeights(ctx, Network);
     }
 
@@ -174,8 +204,28 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
         var outputs = PredictionOutputs.Load(env, ctx);
         if (outputs.ClassCount != classes.Count)
             throw new InvalidDataException($"The {component} in the model file is corrupted: {classes.Count} class names for {outputs.ClassCount} outputs.");
-        var (config, tokenizer) = ClipPersistence.Load(ctx, component);
-        var network = new ZeroShotNetwork(new ClipImageEncoder(new ClipNetwork(config), image.Height, image.Width), torch.zeros(classes.Count, config.ProjectionDim));
+        ZeroShotNetwork network;
+        ClipTokenizer? tokenizer = null;
+        switch (ctx.Reader.ReadByte())
+        {
+            case ClipTowers:
+            {
+                (var config, tokenizer) = ClipPersistence.Load(ctx, component);
+                network = new ZeroShotNetwork(new ClipImageEncoder(new ClipNetwork(config), image.Height, image.Width), torch.zeros(classes.Count, config.ProjectionDim));
+                break;
+            }
+            case LitTowers:
+            {
+                int inputSize = ctx.Reader.ReadInt32(), textFeatures = ctx.Reader.ReadInt32(), dimension = ctx.Reader.ReadInt32();
+                if (inputSize < 32 || textFeatures < 1 || dimension < 1)
+                    throw new InvalidDataException($"The {component} in the model file is corrupted (invalid encoder shapes).");
+                var lit = ImageTextEncoderTransformer.CreateNetwork(image, inputSize, textFeatures, dimension);
+                network = new ZeroShotNetwork(new LitImageEncoder(lit), torch.zeros(classes.Count, dimension));
+                break;
+            }
+            default:
+                throw new InvalidDataException($"The {component} in the model file is corrupted (unknown tower kind).");
+        }
         NetworkPersistence.LoadWeights(ctx, network, component);
         return new ZeroShotImageClassifierTransformer(env, network, outputs, tokenizer, image, classes, templates);
     }

@@ -3,8 +3,11 @@ namespace MLExtensions.Multimodal;
 /// <summary>Options of <c>mlContext.MulticlassClassification.Trainers.ZeroShotImageClassifier</c>.</summary>
 public sealed class ZeroShotImageClassifierOptions
 {
-    /// <summary>The CLIP model whose towers classify (required). Fitting copies it; the model can be disposed afterwards.</summary>
-    public ClipModel? Model { get; set; }
+    /// <summary>
+    /// The model whose towers classify (required): a <see cref="ClipModel"/> or a fitted <see cref="ImageTextEncoderTransformer"/>.
+    /// Fitting copies its image tower; the model can be disposed afterwards.
+    /// </summary>
+    public IImageTextModel? Model { get; set; }
 
     /// <summary>
     /// The class names, in class order (PredictedLabel key 1 is the first). May be left empty when the data has a key-typed
@@ -34,7 +37,7 @@ public sealed class ZeroShotImageClassifierOptions
     public void Validate(bool classesFromLabel = false)
     {
         if (Model is null)
-            throw new ArgumentNullException(nameof(Model), "Model must be set to a CLIP model (ClipModel.Load(folder)).");
+            throw new ArgumentNullException(nameof(Model), "Model must be set: a CLIP model (ClipModel.Load(folder)) or a fitted ImageTextEncoder.");
         if (ClassNames is null || (ClassNames.Count == 0 && !classesFromLabel))
             throw new ArgumentException("ClassNames is empty: name at least two classes, or give the data a key-typed label column whose key values are the class names.", nameof(ClassNames));
         var blank = ClassNames.Select((n, i) => (n, i)).FirstOrDefault(p => string.IsNullOrWhiteSpace(p.n));

@@ -10,11 +10,11 @@ namespace MLExtensions.Multimodal;
 internal sealed class ZeroShotNetwork : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are state-dict keys
-    private readonly ClipImageEncoder image_encoder;
+    private readonly nn.Module<Tensor, Tensor> image_encoder;
     private readonly Tensor class_embeddings;
 #pragma warning restore IDE1006
 
-    public ZeroShotNetwork(ClipImageEncoder imageEncoder, Tensor classEmbeddings) : base(nameof(ZeroShotNetwork))
+    public ZeroShotNetwork(nn.Module<Tensor, Tensor> imageEncoder, Tensor classEmbeddings) : base(nameof(ZeroShotNetwork))
     {
         image_encoder = imageEncoder;
         class_embeddings = classEmbeddings;
@@ -22,7 +22,8 @@ internal sealed class ZeroShotNetwork : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public ClipImageEncoder ImageEncoder => image_encoder;
+    /// <summary>A <see cref="ClipImageEncoder"/> or a <see cref="LitImageEncoder"/>.</summary>
+    public nn.Module<Tensor, Tensor> ImageEncoder => image_encoder;
 
     /// <summary>The class embeddings [K, D] (not a copy).</summary>
     public Tensor ClassEmbeddings => class_embeddings;
@@ -31,12 +32,12 @@ internal sealed class ZeroShotNetwork : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var image = image_encoder.call(raw);
-        var scale = image_encoder.Clip.LogitScale.exp();
+        var scale = ((IJointImageEncoder)image_encoder).LogitScale();
         return image.matmul(class_embeddings.t()).mul(scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per class: the normalized text embedding of every template, averaged, renormalized (CLIP's prompt ensembling).</summary>
-    public static Tensor ClassEmbeddingsOf(ClipNetwork network, ClipTokenizer tokenizer, IReadOnlyList<string> classNames, IReadOnlyList<string> templates)
+    public static Tensor ClassEmbeddingsOf(IImageTextModel model, IReadOnlyList<string> classNames, IReadOnlyList<string> templates)
     {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
@@ -44,7 +45,7 @@ internal sealed class ZeroShotNetwork : nn.Module<Tensor, Tensor>
         foreach (string name in classNames)
         {
             var prompts = templates.Select(t => (string?)t.Replace("{}", name, StringComparison.Ordinal)).ToList();
-            var embeddings = ClipTextEncoding.Encode(network, tokenizer, prompts);
+            var embeddings = torch.tensor(model.EmbedTexts(prompts).SelectMany(e => e).ToArray(), new long[] { prompts.Count, model.EmbeddingDimension });
             rows.Add(nn.functional.normalize(embeddings.mean(new long[] { 0 }), 2.0, 0L));
         }
         return torch.stack(rows).MoveToOuterDisposeScope();

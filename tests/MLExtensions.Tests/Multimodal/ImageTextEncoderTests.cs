@@ -113,6 +113,31 @@ public class ImageTextEncoderTests
         var reloaded = loaded.Transform(ml.Data.LoadFromEnumerable(test.Take(3))).GetColumn<float[]>("ImageEmbedding").ToList();
         ClipModelTests.AssertClose(column.ToArray(), reloaded.ToArray(), 0f);
         ClipModelTests.AssertClose(new[] { texts[0] }, ((ImageTextEncoderTransformer)loaded).EmbedTexts(new[] { $"a picture of a {classes[0]}" }), 1e-5f);
+
+        // The encoder is the Model of a zero-shot classifier: same predictions as the cosine arg-max above, Evaluate works,
+        // and the classifier saves and reloads with the encoder's image tower.
+        var testData = ml.Data.LoadFromEnumerable(test);
+        var zeroShot = ml.MulticlassClassification.Trainers.ZeroShotImageClassifier(new ZeroShotImageClassifierOptions
+        {
+            Model = encoder,
+            ClassNames = classes,
+            PromptTemplates = new List<string> { "a picture of a {}" },
+            ImageColumnName = "Image",
+        }).Fit(testData);
+        var predicted = zeroShot.Transform(testData);
+        var labels = predicted.GetColumn<uint>("PredictedLabel").Select(k => classes[(int)k - 1]).ToList();
+        Assert.Equal(correct, labels.Zip(test).Count(p => p.First == p.Second.Label));
+        ml.Model.Save(zeroShot, testData.Schema, temp.File("zeroshot-lit.zip"));
+        var zeroShotLoaded = ml.Model.Load(temp.File("zeroshot-lit.zip"), out _);
+        Assert.Equal(PredictionDump.Lines(predicted), PredictionDump.Lines(zeroShotLoaded.Transform(testData)));
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(testData).Transform(testData);
+        var metrics = ml.MulticlassClassification.Evaluate(ml.MulticlassClassification.Trainers.ZeroShotImageClassifier(new ZeroShotImageClassifierOptions
+        {
+            Model = encoder,
+            PromptTemplates = new List<string> { "a picture of a {}" },
+            ImageColumnName = "Image",
+        }).Fit(keyed).Transform(keyed));
+        Assert.True(metrics.MicroAccuracy >= accuracy - 1e-9, $"with the classes limited to the labels present, accuracy {metrics.MicroAccuracy} ≥ {accuracy}");
     }
 
     [Fact]
