@@ -149,9 +149,7 @@ public sealed class ClipEmbeddingTransformer : RowToRowTransformerBase, IDisposa
     public float[][] EmbedTexts(IReadOnlyList<string?> texts)
     {
         ThrowIfDisposed();
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        return ClipModel.Rows(ClipTextEncoding.Encode(_network, Tokenizer, texts));
+        return EmbeddingRows.OfTexts(texts, t => ClipTextEncoding.Encode(_network, Tokenizer, t));
     }
 
     internal ClipNetwork Network => _network;
@@ -265,13 +263,7 @@ public sealed class ClipEmbeddingTransformer : RowToRowTransformerBase, IDisposa
                     return _owner.EmbedImage(pixels);
                 };
             }
-            return (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
-            {
-                var vector = embed();
-                var editor = VBufferEditor.Create(ref dst, dimension);
-                vector.CopyTo(editor.Values);
-                dst = editor.Commit();
-            });
+            return EmbeddingRows.VectorGetter(embed, dimension);
         }
     }
 }

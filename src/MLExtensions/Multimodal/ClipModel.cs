@@ -102,53 +102,28 @@ public sealed class ClipModel : IImageTextModel, IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var input = torch.tensor(pixelValues.ToArray()).view(-1, 3, s, s);
-        return Rows(Network.EncodeImage(input));
+        return EmbeddingRows.Of(Network.EncodeImage(input));
     }
 
     /// <summary>Joint-space features of texts (CLIP's <c>encode_text</c> after tokenization; not L2-normalized).</summary>
     public float[][] EncodeTexts(IReadOnlyList<string?> texts)
     {
-        ArgumentNullException.ThrowIfNull(texts);
         ThrowIfDisposed();
-        if (texts.Count == 0)
-            return Array.Empty<float[]>();
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        return Rows(Network.EncodeText(ClipTextEncoding.Tokens(Tokenizer, texts)));
+        return EmbeddingRows.OfTexts(texts, t => Network.EncodeText(ClipTextEncoding.Tokens(Tokenizer, t)));
     }
 
     /// <summary>L2-normalized joint-space embeddings of texts (what <c>ClipTextEmbedding</c> adds).</summary>
     public float[][] EmbedTexts(IReadOnlyList<string?> texts)
     {
-        ArgumentNullException.ThrowIfNull(texts);
         ThrowIfDisposed();
-        if (texts.Count == 0)
-            return Array.Empty<float[]>();
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        return Rows(ClipTextEncoding.Encode(Network, Tokenizer, texts));
+        return EmbeddingRows.OfTexts(texts, t => ClipTextEncoding.Encode(Network, Tokenizer, t));
     }
 
     /// <summary>A copy of the network that the caller owns (transformers keep their own, so disposing this model does not break them).</summary>
     internal ClipNetwork CopyNetwork()
     {
         ThrowIfDisposed();
-        var copy = new ClipNetwork(Config);
-        using (torch.no_grad())
-        {
-            var source = Network.state_dict();
-            foreach (var (key, tensor) in copy.state_dict())
-                tensor.copy_(source[key]);
-        }
-        copy.eval();
-        return copy;
-    }
-
-    internal static float[][] Rows(Tensor matrix)
-    {
-        int n = (int)matrix.shape[0], d = (int)matrix.shape[1];
-        var flat = matrix.contiguous().data<float>().ToArray();
-        return Enumerable.Range(0, n).Select(i => flat.AsSpan(i * d, d).ToArray()).ToArray();
+        return EmbeddingRows.CopyWeights(Network, new ClipNetwork(Config));
     }
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

@@ -52,15 +52,7 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
     internal LitNetwork CopyNetwork()
     {
         ThrowIfDisposed();
-        var copy = CreateNetwork(Image, _network.ImageTower.Preprocess.OutputSize, _network.Projection.TextFeatures, Dimension);
-        using (torch.no_grad())
-        {
-            var source = _network.state_dict();
-            foreach (var (key, tensor) in copy.state_dict())
-                tensor.copy_(source[key]);
-        }
-        copy.eval();
-        return copy;
+        return EmbeddingRows.CopyWeights(_network, CreateNetwork(Image, _network.ImageTower.Preprocess.OutputSize, _network.Projection.TextFeatures, Dimension));
     }
 
     /// <summary>An untrained network of the given shapes (weights to be loaded or copied).</summary>
@@ -86,13 +78,8 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
     /// <summary>L2-normalized joint-space embeddings of texts.</summary>
     public float[][] EmbedTexts(IReadOnlyList<string?> texts)
     {
-        ArgumentNullException.ThrowIfNull(texts);
         ThrowIfDisposed();
-        if (texts.Count == 0)
-            return Array.Empty<float[]>();
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        return ClipModel.Rows(EncodeTexts(texts));
+        return EmbeddingRows.OfTexts(texts, EncodeTexts);
     }
 
     /// <summary>Normalized text embeddings [N, D] in the caller's dispose scope.</summary>
@@ -112,7 +99,7 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         using var raw = torch.tensor(pixels.ToArray(), new long[] { pixels.Length / Image.Size, Image.Size });
-        return ClipModel.Rows(_network.Projection.ProjectImages(LockedImageTower.Features(_network.ImageTower, raw)));
+        return EmbeddingRows.Of(_network.Projection.ProjectImages(LockedImageTower.Features(_network.ImageTower, raw)));
     }
 
     private static VersionInfo GetVersionInfo() => NetworkPersistence.Version("MLXLITEN", LoaderSignature, typeof(ImageTextEncoderTransformer));
@@ -196,15 +183,11 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
             disposer = null!;
             var read = _owner.Image.CreateReader(input);
             var pixels = new float[_owner.Image.Size];
-            int dimension = _owner.Dimension;
-            return (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
+            return EmbeddingRows.VectorGetter(() =>
             {
                 read(pixels);
-                var vector = _owner.EmbedImages(pixels)[0];
-                var editor = VBufferEditor.Create(ref dst, dimension);
-                vector.CopyTo(editor.Values);
-                dst = editor.Commit();
-            });
+                return _owner.EmbedImages(pixels)[0];
+            }, _owner.Dimension);
         }
     }
 }

@@ -141,7 +141,7 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
         get
         {
             ThrowIfDisposed();
-            return ClipModel.Rows(ZeroShot.ClassEmbeddings);
+            return EmbeddingRows.Of(ZeroShot.ClassEmbeddings);
         }
     }
 
