@@ -39,6 +39,34 @@ public class ClipEmbeddingTests
         ClipModelTests.AssertClose(ClipFixture.Matrix("image_features").Select(Normalize).ToArray(), rows);
     }
 
+    public sealed class ImageItem
+    {
+        [Microsoft.ML.Transforms.Image.ImageType(32, 32)] public MLImage Image { get; set; } = null!;
+    }
+
+    [Fact]
+    public void MLImage_columns_embed_like_rgb_pixel_vectors()
+    {
+        var ml = new MLContext(seed: 1);
+        var bytes = ClipFixture.ImagePixels();
+        const int plane = 32 * 32;
+        var items = Enumerable.Range(0, 3).Select(n =>
+        {
+            var rgba = new byte[plane * 4];
+            for (int p = 0; p < plane; p++)
+            {
+                for (int c = 0; c < 3; c++)
+                    rgba[p * 4 + 2 - c] = bytes[(n * 3 + c) * plane + p]; // BGRA byte order
+                rgba[p * 4 + 3] = 255;
+            }
+            return new ImageItem { Image = MLImage.CreateFromPixels(32, 32, MLPixelFormat.Bgra32, rgba) };
+        }).ToList();
+        var data = ml.Data.LoadFromEnumerable(items);
+        var rows = ml.Transforms.ClipImageEmbedding("Embedding", "Image", ClipFixture.Model).Fit(data).Transform(data)
+            .GetColumn<float[]>("Embedding").ToArray();
+        ClipModelTests.AssertClose(ClipFixture.Matrix("image_features").Select(Normalize).ToArray(), rows);
+    }
+
     [Fact]
     public void Text_embeddings_are_the_normalized_reference_features_and_survive_save_and_load()
     {
