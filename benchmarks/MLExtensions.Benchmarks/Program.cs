@@ -15,6 +15,7 @@ IBenchmark[] benchmarks =
     new QuantizeModelsBenchmark(),
     new ServeBenchmark(),
     new SweepBenchmark(),
+    new ClipBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

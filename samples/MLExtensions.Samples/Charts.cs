@@ -32,32 +32,37 @@ internal static class Charts
     }
 
     /// <summary>A confusion matrix as a heatmap with counts: rows are true classes, columns predicted classes.</summary>
-    public static void ConfusionMatrix(IReadOnlyList<IReadOnlyList<double>> counts, IReadOnlyList<string> classes, string path)
+    public static void ConfusionMatrix(IReadOnlyList<IReadOnlyList<double>> counts, IReadOnlyList<string> classes, string path) =>
+        Heatmap(counts, classes, classes, "0", "predicted", "true", "Confusion matrix (test set)", path);
+
+    /// <summary>A matrix of values as a heatmap with the values written in the cells (light = low, dark = high).</summary>
+    public static void Heatmap(IReadOnlyList<IReadOnlyList<double>> cells, IReadOnlyList<string> rows, IReadOnlyList<string> columns,
+        string format, string xLabel, string yLabel, string title, string path)
     {
-        int k = classes.Count;
-        var values = new double[k, k];
+        int k = rows.Count, m = columns.Count;
+        var values = new double[k, m];
         for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++)
-                values[i, j] = counts[i][j];
+            for (int j = 0; j < m; j++)
+                values[i, j] = cells[i][j];
         var plot = new Plot();
         var map = plot.Add.Heatmap(values);
         map.Colormap = new ScottPlot.Colormaps.Blues().Reversed(); // light = few, dark = many
         map.FlipVertically = false;
-        double max = counts.SelectMany(r => r).DefaultIfEmpty(0).Max();
+        double max = cells.SelectMany(r => r).DefaultIfEmpty(0).Max(), min = cells.SelectMany(r => r).DefaultIfEmpty(0).Min();
         for (int i = 0; i < k; i++)
         {
-            for (int j = 0; j < k; j++)
+            for (int j = 0; j < m; j++)
             {
-                var label = plot.Add.Text(counts[i][j].ToString("0"), j, k - 1 - i);
+                var label = plot.Add.Text(cells[i][j].ToString(format), j, k - 1 - i);
                 label.Alignment = Alignment.MiddleCenter;
-                label.LabelFontColor = counts[i][j] > max / 2 ? Colors.White : Colors.Black; // readable on dark cells
+                label.LabelFontColor = cells[i][j] > (max + min) / 2 ? Colors.White : Colors.Black; // readable on dark cells
             }
         }
-        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, k).Select(i => (double)i).ToArray(), classes.ToArray());
-        plot.Axes.Left.SetTicks(Enumerable.Range(0, k).Select(i => (double)(k - 1 - i)).ToArray(), classes.ToArray());
-        plot.XLabel("predicted");
-        plot.YLabel("true");
-        plot.Title("Confusion matrix (test set)");
-        plot.SavePng(path, 250 + 70 * k, 200 + 70 * k);
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, m).Select(i => (double)i).ToArray(), columns.ToArray());
+        plot.Axes.Left.SetTicks(Enumerable.Range(0, k).Select(i => (double)(k - 1 - i)).ToArray(), rows.ToArray());
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.Title(title);
+        plot.SavePng(path, 250 + 70 * m, 200 + 70 * k);
     }
 }

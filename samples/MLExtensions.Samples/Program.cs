@@ -8,6 +8,7 @@ var samples = new Dictionary<string, Func<string[], int>>(StringComparer.Ordinal
     ["text"] = TextSample.Run,
     ["distillation"] = DistillationSample.Run,
     ["sweep"] = SweepSample.Run,
+    ["clip"] = ClipSample.Run,
 };
 
 string name = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "tabular";

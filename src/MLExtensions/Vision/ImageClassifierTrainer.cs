@@ -158,12 +158,8 @@ public sealed class ImageClassifierTrainer : NetworkTrainerBase<ImageClassifierT
         {
             // The CNTK ResNet-18 was trained on BGR pixels in [0, 255] minus a mean image, without a std.
             // Its per-channel averages stand in for the mean image.
-            preprocess.ReverseChannels();
-            scale *= 255; // unit range → [0, 255]
-            using var meanImage = ResNet18OnnxWeights.LoadMeanImage();
-            using var channelMeans = meanImage.reshape(3, -1).mean(new long[] { 1 });
-            mean = channelMeans.data<float>().ToArray();
-            std = Enumerable.Repeat(1f, c).ToArray();
+            ResNet18OnnxWeights.ConfigurePreprocessor(preprocess, scale);
+            return;
         }
         else if (normalization == ImageNormalization.ImageNet)
         {

@@ -48,6 +48,13 @@ internal sealed class PredictionOutputs
         return new PredictionOutputs(label.Kind, label.ClassCount, type, values);
     }
 
+    /// <summary>Multiclass outputs for classes known by name only (no label column), e.g. a zero-shot classifier's.</summary>
+    public static PredictionOutputs FromClassNames(IReadOnlyList<string> names)
+    {
+        var values = new VBuffer<ReadOnlyMemory<char>>(names.Count, names.Select(n => n.AsMemory()).ToArray());
+        return new PredictionOutputs(PredictionTask.MulticlassClassification, names.Count, new VectorDataViewType(TextDataViewType.Instance, names.Count), values);
+    }
+
     private static object ReadKeyValues<T>(DataViewSchema.Annotations annotations)
     {
         VBuffer<T> values = default;

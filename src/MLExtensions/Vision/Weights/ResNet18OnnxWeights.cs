@@ -122,6 +122,20 @@ public static class ResNet18OnnxWeights
         return torch.tensor(mean.ToFloatArray(), new long[] { 3, ImageSize, ImageSize });
     }
 
+    /// <summary>
+    /// Sets <paramref name="preprocess"/> up for this network: BGR channel order, pixels in [0, 255], minus the per-channel
+    /// averages of the mean image (which stand in for the mean image itself), no std.
+    /// </summary>
+    /// <param name="preprocess">The preprocessing layer (3 output channels).</param>
+    /// <param name="unitScale">The factor that brings the raw pixels to [0, 1] (1/255 for bytes and 0–255 floats).</param>
+    internal static void ConfigurePreprocessor(ImagePreprocessor preprocess, float unitScale)
+    {
+        preprocess.ReverseChannels();
+        using var meanImage = LoadMeanImage();
+        using var channelMeans = meanImage.reshape(3, -1).mean(new long[] { 1 });
+        preprocess.SetStatistics(unitScale * 255, channelMeans.data<float>().ToArray(), new float[] { 1, 1, 1 });
+    }
+
     /// <summary>The places <see cref="Locate"/> searches when no path is given, in order.</summary>
     internal static IReadOnlyList<string> SearchLocations(string folder, string fileName, string packagesFolder)
     {
