@@ -12,6 +12,7 @@ using MLExtensions.Tabular;
 //   lr=F              learning rate (default 0.01)        bn=1              BatchNormalization        syncbn=1  SyncBatchNorm
 //   checkpoint=DIR    checkpoint folder                   throw=R:E         rank R throws at the end of epoch E
 //   batch+rank=1      BatchSize + rank (a mismatch)     opt=sgd           SGD instead of AdamW
+//   distill=1         the network is a student distilled from a teacher network trained first
 // Writes <output>/rank<R>.txt: size, MPI loaded or not, stop reason, best epoch, history, then every weight as bits.
 var settings = args.Skip(2).Select(a => a.Split('=', 2)).ToDictionary(a => a[0], a => a[1]);
 string Get(string key, string fallback) => settings.TryGetValue(key, out var v) ? v : fallback;
@@ -53,9 +54,23 @@ var loader = ml.Data.CreateTextLoader(new TextLoader.Options
 });
 var data = ml.Data.Cache(loader.Load(args[0]));
 var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
-var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(options);
-var model = trainer.Fit(keyed);
-var state = trainer.LastTrainingState!;
+NetworkTransformerBase model;
+TrainingState state;
+if (Get("distill", "0") == "1")
+{
+    // The teacher: a wider network trained in this process alone (deterministic, so the same on every rank).
+    var teacherOptions = new NeuralNetworkOptions { HiddenLayers = new[] { 32 }, Epochs = 5, ValidationFraction = 0, Seed = 5, NumberOfThreads = 1 };
+    var teacher = ml.MulticlassClassification.Trainers.NeuralNetwork(teacherOptions).Fit(keyed);
+    var distiller = ml.MulticlassClassification.Trainers.Distill(teacher, new MLExtensions.Distillation.DistillationOptions { Student = options });
+    model = distiller.Fit(keyed);
+    state = distiller.LastTrainingState!;
+}
+else
+{
+    var trainer = ml.MulticlassClassification.Trainers.NeuralNetwork(options);
+    model = trainer.Fit(keyed);
+    state = trainer.LastTrainingState!;
+}
 
 var lines = new List<string>
 {

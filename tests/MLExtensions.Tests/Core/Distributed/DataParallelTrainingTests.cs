@@ -89,6 +89,19 @@ public class DataParallelTrainingTests
     }
 
     [Fact]
+    public void ADistilledStudentTrainsLikeOneProcess()
+    {
+        // Each rank scores half of the rows with the teacher; all ranks end with every row's soft targets.
+        var twoRanks = MpiJob.Run(2, "distill=1", "batch=10", "validation=0.2");
+        twoRanks.Succeeded(2);
+        var oneProcess = MpiJob.RunAlone("distill=1", "dp=0", "batch=20", "validation=0.2").Succeeded(1);
+
+        Assert.Equal(0, twoRanks.Ranks[0].MaxWeightDifference(twoRanks.Ranks[1]));
+        Assert.True(twoRanks.Ranks[0].MaxWeightDifference(oneProcess) < Tolerance);
+        Assert.Equal(oneProcess.History[^1][1], twoRanks.Ranks[0].History[^1][1], Tolerance);
+    }
+
+    [Fact]
     public void AnExceptionOnOneRankEndsTheJobWithItsMessage()
     {
         // Without the abort, rank 0 would wait forever in the next all-reduce.
