@@ -91,7 +91,11 @@ internal sealed class DataParallelTraining : IDisposable
         _options.AverageGradients && batch.Count != batch.GlobalCount ? loss * ((double)batch.Count / batch.GlobalCount) : loss;
 
     /// <summary>Adds every trainable parameter's gradient over the ranks (before clipping and the optimizer step).</summary>
-    public void ReduceGradients() => _gradients.SumOverRanks();
+    public void ReduceGradients()
+    {
+        if (Size > 1) // a sum over one rank changes nothing
+            _gradients.SumOverRanks();
+    }
 
     /// <summary>Seconds spent in gradient all-reduces so far.</summary>
     public double CommunicationSeconds => _gradients.CommunicationTime.TotalSeconds;
