@@ -29,6 +29,7 @@ internal sealed class DistributedBenchmark : IBenchmark
         new("reviews", "folder", "fine-food reviews folder (default ../shared/data/fine-foods)"),
         new("cnn-epochs", "N", "DefaultCnn epochs (default 1)"),
         new("cnn-batch", "N", "DefaultCnn batch per rank (default 128)"),
+        new("cnn-train", "N", "training images used (default all 60000)"),
         new("text-epochs", "N", "MiniLM fine-tuning epochs (default 1)"),
         new("text-train", "N", "training reviews used (default 2000 of 4000)"),
         new("text-max-length", "N", "MiniLM max tokens (default 128)"),
@@ -43,6 +44,7 @@ internal sealed class DistributedBenchmark : IBenchmark
         string part = arguments.String("part") ?? "all";
         int ranks = arguments.Int("ranks", 2, minimum: 2);
         output.WriteLine("Benchmark distributed: data-parallel training over Open MPI (weak scaling: batch per rank fixed)");
+        output.WriteLine($"  Options: {string.Join(' ', Options.Where(o => arguments.String(o.Name) is not null).Select(o => $"--{o.Name} {arguments.String(o.Name)}"))}");
         output.WriteLine($"  {Environment.ProcessorCount} processors; 1 torch thread per rank; mpirun --bind-to none; load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
         output.WriteLine();
         var table = new TextTable("Model", "Ranks", "Global batch", "Samples/s", "Efficiency", "All-reduce ms/step", "Gradient MB/step", "Epoch s", "Test accuracy", "Other load (cores)");
@@ -78,7 +80,7 @@ internal sealed class DistributedBenchmark : IBenchmark
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         var args = new List<string> { "-np", $"{ranks}", "--oversubscribe", "--bind-to", "none", "--mca", "plm", "isolated", "-x", "TERM=dumb", "-x", "OMP_NUM_THREADS=1",
             "dotnet", typeof(DistributedBenchmark).Assembly.Location, "distributed", "--worker", model };
-        foreach (string name in new[] { "data", "reviews", "cnn-epochs", "cnn-batch", "text-epochs", "text-train", "text-max-length" })
+        foreach (string name in new[] { "data", "reviews", "cnn-epochs", "cnn-batch", "cnn-train", "text-epochs", "text-train", "text-max-length" })
         {
             if (arguments.String(name) is { } value)
                 args.AddRange(new[] { "--" + name, value });
@@ -126,7 +128,7 @@ internal sealed class DistributedBenchmark : IBenchmark
         if (part == "cnn")
         {
             var data = FashionMnist.Load(arguments.String("data"), RepositoryPaths.Root());
-            var train = ml.Data.LoadFromEnumerable(ImageRow.From(data.Train));
+            var train = ml.Data.LoadFromEnumerable(ImageRow.From(data.Train).Take(arguments.Int("cnn-train", data.Train.Count)));
             var test = ml.Data.LoadFromEnumerable(ImageRow.From(data.Test));
             var options = new ImageClassifierOptions
             {
