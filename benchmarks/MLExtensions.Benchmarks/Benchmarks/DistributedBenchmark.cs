@@ -23,7 +23,7 @@ internal sealed class DistributedBenchmark : IBenchmark
 
     public IReadOnlyList<BenchmarkOption> Options { get; } = new BenchmarkOption[]
     {
-        new("part", "name", "cnn, text or all (default all)"),
+        new("part", "name", "cnn, text, all (default), or allreduce: the bare all-reduce of each model's gradient (25 MB buckets) between N ranks"),
         new("ranks", "N", "ranks of the parallel run (default 2)"),
         new("data", "folder", "Fashion-MNIST folder (default ../shared/data/fashion-mnist)"),
         new("reviews", "folder", "fine-food reviews folder (default ../shared/data/fine-foods)"),
@@ -38,11 +38,18 @@ internal sealed class DistributedBenchmark : IBenchmark
 
     public int Run(BenchmarkArguments arguments, TextWriter output)
     {
+        if (arguments.String("worker") == "allreduce")
+        {
+            AllreduceWorker();
+            return 0;
+        }
         if (arguments.String("worker") is { } workerPart)
             return Worker(workerPart, arguments);
 
         string part = arguments.String("part") ?? "all";
         int ranks = arguments.Int("ranks", 2, minimum: 2);
+        if (part == "allreduce")
+            return BareAllreduce(ranks, arguments, output);
         output.WriteLine("Benchmark distributed: data-parallel training over Open MPI (weak scaling: batch per rank fixed)");
         output.WriteLine($"  Options: {string.Join(' ', Options.Where(o => arguments.String(o.Name) is not null).Select(o => $"--{o.Name} {arguments.String(o.Name)}"))}");
         output.WriteLine($"  {Environment.ProcessorCount} processors; 1 torch thread per rank; mpirun --bind-to none; load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -66,6 +73,57 @@ internal sealed class DistributedBenchmark : IBenchmark
         output.WriteLine("Results (samples/s and epoch time: the last epoch, slowest rank; efficiency = N-rank samples/s / (N × 1-rank samples/s))");
         table.Write(output);
         return 0;
+    }
+
+    /// <summary>
+    /// The all-reduce alone, without training: the gradient sizes of both models in 25 MB buckets, 30 times each after a warm-up,
+    /// so the cost of the transfer is seen without the wait for a slower rank that the training figures include.
+    /// </summary>
+    private static int BareAllreduce(int ranks, BenchmarkArguments arguments, TextWriter output)
+    {
+        output.WriteLine($"Benchmark distributed --part allreduce: {ranks} ranks over shared memory; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+        var start = new ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+        start.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        foreach (string a in new[] { "-np", $"{ranks}", "--oversubscribe", "--bind-to", "none", "--mca", "plm", "isolated", "-x", "TERM=dumb",
+            "dotnet", typeof(DistributedBenchmark).Assembly.Location, "distributed", "--worker", "allreduce" })
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("mpirun could not be started: apt-get install openmpi-bin");
+        var stderr = process.StandardError.ReadToEndAsync();
+        while (process.StandardOutput.ReadLine() is { } line)
+            output.WriteLine("  " + line);
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"The all-reduce job failed ({process.ExitCode}): {stderr.Result}");
+        return 0;
+    }
+
+    private static void AllreduceWorker()
+    {
+        var communicator = DataParallel.Communicator;
+        const int bucket = 25 * 1024 * 1024 / sizeof(float);
+        var table = new TextTable("Gradient", "Floats", "All-reduces", "Median ms", "Min ms", "Max ms", "Effective GB/s (2(N-1)/N·S/t)");
+        foreach (var (name, floats) in new[] { ("1,000 floats", 1000L), ("DefaultCnn (1.9 MB)", 468_000L), ("4 M floats (16 MB)", 4L << 20), ("MiniLM-L6 (90.3 MB)", 22_570_000L) })
+        {
+            var buffer = new float[Math.Min(floats, bucket)];
+            var times = new List<double>();
+            for (int repeat = -3; repeat < 30; repeat++)
+            {
+                var barrier = new double[1];
+                communicator.SumInPlace(barrier.AsSpan()); // start together
+                long begin = Stopwatch.GetTimestamp();
+                for (long done = 0; done < floats; done += bucket)
+                    communicator.SumInPlace(buffer.AsSpan(0, (int)Math.Min(bucket, floats - done)));
+                if (repeat >= 0)
+                    times.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
+            }
+            times.Sort();
+            double median = Statistics.Median(times);
+            double bytes = 2.0 * (communicator.Size - 1) / communicator.Size * floats * sizeof(float);
+            table.AddRow(name, $"{floats}", $"{(floats + bucket - 1) / bucket}", $"{median:F3}", $"{times[0]:F3}", $"{times[^1]:F3}", $"{bytes / (median / 1000) / 1e9:F2}");
+        }
+        if (communicator.Rank == 0)
+            table.Write(Console.Out);
     }
 
     /// <summary>What rank 0 of a job printed.</summary>
