@@ -13,6 +13,7 @@ using MLExtensions.Tabular;
 //   checkpoint=DIR    checkpoint folder                   throw=R:E         rank R throws at the end of epoch E
 //   batch+rank=1      BatchSize + rank (a mismatch)     opt=sgd           SGD instead of AdamW
 //   distill=1         the network is a student distilled from a teacher network trained first
+//   scalelr=1         DataParallel.ScaleLearningRate    warmup=F          its LearningRateWarmupEpochs (default 1)
 // Writes <output>/rank<R>.txt: size, MPI loaded or not, stop reason, best epoch, history, then every weight as bits.
 var settings = args.Skip(2).Select(a => a.Split('=', 2)).ToDictionary(a => a[0], a => a[1]);
 string Get(string key, string fallback) => settings.TryGetValue(key, out var v) ? v : fallback;
@@ -30,7 +31,14 @@ var options = new NeuralNetworkOptions
     ValidationFraction = double.Parse(Get("validation", "0"), CultureInfo.InvariantCulture),
     Seed = Get("seed", "11") == "rank" ? 11 + rank : int.Parse(Get("seed", "11"), CultureInfo.InvariantCulture),
     NumberOfThreads = 1,
-    DataParallel = dataParallel ? new DataParallelOptions { SyncBatchNorm = Get("syncbn", "0") == "1" } : null,
+    DataParallel = dataParallel
+        ? new DataParallelOptions
+        {
+            SyncBatchNorm = Get("syncbn", "0") == "1",
+            ScaleLearningRate = Get("scalelr", "0") == "1",
+            LearningRateWarmupEpochs = double.Parse(Get("warmup", "1"), CultureInfo.InvariantCulture),
+        }
+        : null,
 };
 options.Optimizer.LearningRate = double.Parse(Get("lr", "0.01"), CultureInfo.InvariantCulture);
 if (Get("opt", "adamw") == "sgd")

@@ -89,6 +89,19 @@ public class DataParallelTrainingTests
     }
 
     [Fact]
+    public void TheLinearScalingRuleMultipliesTheLearningRateByTheRanks()
+    {
+        // Without warm-up, 2 ranks at 0.005 with the rule step like one process at 0.01; with one epoch of warm-up they do not.
+        var scaled = MpiJob.Run(2, "batch=10", "lr=0.005", "scalelr=1", "warmup=0");
+        scaled.Succeeded(2);
+        var warmedUp = MpiJob.Run(2, "batch=10", "lr=0.005", "scalelr=1", "warmup=1").Succeeded(2);
+        var oneProcess = MpiJob.RunAlone("dp=0", "batch=20", "lr=0.01").Succeeded(1);
+
+        Assert.True(scaled.Ranks[0].MaxWeightDifference(oneProcess) < Tolerance);
+        Assert.True(warmedUp.MaxWeightDifference(oneProcess) > 1e-3);
+    }
+
+    [Fact]
     public void ADistilledStudentTrainsLikeOneProcess()
     {
         // Each rank scores half of the rows with the teacher; all ranks end with every row's soft targets.
