@@ -87,8 +87,14 @@ internal sealed class DataParallelTraining : IDisposable
     /// The loss this rank back-propagates: with averaging, weighted by its share of the global batch, so that the gradients
     /// added over the ranks are the mean over the global batch, as one process with that batch would compute it.
     /// </summary>
-    public Tensor ScaleLoss(Tensor loss, Batch batch) =>
-        _options.AverageGradients && batch.Count != batch.GlobalCount ? loss * ((double)batch.Count / batch.GlobalCount) : loss;
+    public Tensor ScaleLoss(Tensor loss, Batch batch)
+    {
+        if (!_options.AverageGradients || batch.Count == batch.GlobalCount)
+            return loss;
+        // An explicit Scalar that lives through the native call (TorchSharp's implicit-Scalar GC race, see RootedScalars).
+        using Scalar share = ((double)batch.Count / batch.GlobalCount).ToScalar();
+        return loss.mul(share);
+    }
 
     /// <summary>Adds every trainable parameter's gradient over the ranks (before clipping and the optimizer step).</summary>
     public void ReduceGradients()
