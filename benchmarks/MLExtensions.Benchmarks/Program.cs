@@ -16,6 +16,7 @@ IBenchmark[] benchmarks =
     new ServeBenchmark(),
     new SweepBenchmark(),
     new ClipBenchmark(),
+    new DistributedBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

@@ -105,6 +105,14 @@ internal sealed class DistillationTask : ITrainingTask
                 _teacher.Record((double)_teacherCorrect / _rows);
             return _inner.Compute();
         }
+
+        public double[]? GetSums() => _inner.GetSums() is { } inner ? inner.Append(_teacherCorrect).Append(_rows).ToArray() : null;
+
+        public void SetSums(ReadOnlySpan<double> sums)
+        {
+            _inner.SetSums(sums[..^2]);
+            (_teacherCorrect, _rows) = ((long)sums[^2], (long)sums[^1]);
+        }
     }
 }
 

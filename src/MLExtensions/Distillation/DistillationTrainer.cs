@@ -67,6 +67,24 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
+        if (_options.Student!.DataParallel is null)
+            return FitInThisProcess(input, null);
+        var communicator = DataParallel.Communicator;
+        try
+        {
+            return FitInThisProcess(input, communicator.Size > 1 ? communicator : null);
+        }
+        catch (Exception e) when (communicator.Size > 1)
+        {
+            // The other ranks would wait forever in their next collective: end the job with this rank's message.
+            DataParallel.Abort(e);
+            throw;
+        }
+    }
+
+    /// <summary>The teacher pass and the student's training; <paramref name="parallel"/> shares the teacher pass between ranks.</summary>
+    private NetworkTransformerBase FitInThisProcess(IDataView input, MLExtensions.Core.Distributed.MpiCommunicator? parallel)
+    {
         var student = _options.Student!;
         TorchNativeLoader.EnsureLoaded();
         using var channel = _host.Start("Distillation");
@@ -83,12 +101,12 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         try
         {
             var training = _options.Text.AddsSentenceRows ? AddSentenceRows(input, (TextClassifierOptions)student, channel) : input;
-            var outputs = TeacherOutputs.Compute(teacher, training, channel, student.CancellationToken);
+            var outputs = TeacherOutputs.Compute(teacher, training, channel, student.CancellationToken, parallel);
             channel.Info(MessageSensitivity.None, "Teacher scored {0} training rows; soft targets: {1}; temperature {2}, alpha {3}.",
                 outputs.Rows, outputs.Source, _options.Temperature, _options.Alpha);
             var trainView = new TeacherColumnDataView(training, outputs, TeacherColumnName);
             if (student.ValidationData is { } validation)
-                student.ValidationData = new TeacherColumnDataView(validation, TeacherOutputs.Compute(teacher, validation, channel, student.CancellationToken), TeacherColumnName);
+                student.ValidationData = new TeacherColumnDataView(validation, TeacherOutputs.Compute(teacher, validation, channel, student.CancellationToken, parallel), TeacherColumnName);
 
             var loss = new DistillationLoss(_kind, _options.Temperature, _options.Alpha);
             using var hooks = new StudentHooks(TeacherColumnName, outputs.Count, LabelColumn(student), _kind, loss,

@@ -44,11 +44,35 @@ internal sealed class TeacherOutputs
     public ReadOnlySpan<float> Row(long row) => _values.AsSpan(checked((int)(row * Count)), Count);
 
     /// <summary>Runs the teacher over <paramref name="data"/> once.</summary>
-    public static TeacherOutputs Compute(TeacherBinding teacher, IDataView data, IChannel channel, CancellationToken cancellation)
+    /// <param name="teacher">The teacher.</param>
+    /// <param name="data">The rows to score.</param>
+    /// <param name="channel">Progress messages.</param>
+    /// <param name="cancellation">Stops the pass.</param>
+    /// <param name="parallel">
+    /// In data-parallel training, the job's communicator: each rank scores only every Size-th row (from its rank on) and the
+    /// ranks' outputs are added together (the other ranks contribute zeros), so every rank ends with all outputs for 1/Size of
+    /// the teacher's work.
+    /// </param>
+    public static TeacherOutputs Compute(TeacherBinding teacher, IDataView data, IChannel channel, CancellationToken cancellation,
+        Core.Distributed.MpiCommunicator? parallel = null)
     {
         var values = new List<float>();
         var buffer = new float[teacher.OutputCount];
         long rows = 0;
+        long position = -1;
+        bool Mine() => parallel is null || ++position % parallel.Size == parallel.Rank;
+        void Skip()
+        {
+            Array.Clear(buffer);
+            values.AddRange(buffer);
+            rows++;
+        }
+        float[] Gathered()
+        {
+            var array = values.ToArray();
+            parallel?.SumInPlace(array);
+            return array;
+        }
         void Add()
         {
             teacher.Reorder(buffer);
@@ -68,16 +92,21 @@ internal sealed class TeacherOutputs
             // Rows go through the network in batches, not one by one: rows of one shape (images, feature vectors) as they come;
             // rows a network can pad (texts of different lengths) are first sorted by length within a window of rows, so a
             // batch holds texts of similar length and little padding, and their outputs are put back in row order.
-            var window = new List<Tensor>();
+            var window = new List<Tensor?>();
             int windowSize = !network.CanPadRowInputs ? TeacherBatchSize : TeacherBatchSize * SortWindowBatches;
+            int inWindow = 0;
             while (cursor.MoveNext())
             {
-                window.Add(input().DetachFromDisposeScope());
-                if (window.Count == windowSize)
-                    ScoreWindow(network, window, buffer, Add);
+                // Another rank's row stays a null placeholder, so the window keeps row order.
+                window.Add(Mine() ? input().DetachFromDisposeScope() : null);
+                if (window[^1] is not null && ++inWindow == windowSize)
+                {
+                    ScoreWindow(network, window, buffer, Add, Skip);
+                    inWindow = 0;
+                }
             }
-            ScoreWindow(network, window, buffer, Add);
-            return new TeacherOutputs(values.ToArray(), teacher.OutputCount, $"logits of the teacher's {network.GetType().Name}");
+            ScoreWindow(network, window, buffer, Add, Skip);
+            return new TeacherOutputs(Gathered(), teacher.OutputCount, $"logits of the teacher's {network.GetType().Name}");
         }
 
         var scored = teacher.Transformer.Transform(data);
@@ -91,6 +120,11 @@ internal sealed class TeacherOutputs
                 VBuffer<float> scores = default;
                 while (cursor.MoveNext())
                 {
+                    if (!Mine())
+                    {
+                        Skip();
+                        continue;
+                    }
                     get(ref scores);
                     scores.CopyTo(buffer);
                     Add();
@@ -102,13 +136,18 @@ internal sealed class TeacherOutputs
                 float value = 0;
                 while (cursor.MoveNext())
                 {
+                    if (!Mine())
+                    {
+                        Skip();
+                        continue;
+                    }
                     get(ref value);
                     buffer[0] = probability is null ? value : LogOdds(value);
                     Add();
                 }
             }
         }
-        var array = values.ToArray();
+        var array = Gathered();
         if (teacher.Kind == PredictionTask.MulticlassClassification)
         {
             if (AreProbabilities(array, teacher.OutputCount))
@@ -126,25 +165,28 @@ internal sealed class TeacherOutputs
             : $"log-odds of the teacher's '{teacher.ProbabilityColumn}'");
     }
 
-    /// <summary>Scores a window of row inputs in batches, calls <paramref name="add"/> for each row in order, and empties the window.</summary>
-    private static void ScoreWindow(NetworkTransformerBase network, List<Tensor> window, float[] buffer, Action add)
+    /// <summary>
+    /// Scores a window of row inputs in batches, calls <paramref name="add"/> for each row in order (<paramref name="skip"/>
+    /// for another rank's row, a null entry), and empties the window.
+    /// </summary>
+    private static void ScoreWindow(NetworkTransformerBase network, List<Tensor?> window, float[] buffer, Action add, Action skip)
     {
         if (window.Count == 0)
             return;
         int k = buffer.Length;
         var outputs = new float[window.Count * k];
         bool pads = network.CanPadRowInputs;
-        var order = Enumerable.Range(0, window.Count).ToArray();
+        var order = Enumerable.Range(0, window.Count).Where(i => window[i] is not null).ToArray();
         if (pads)
-            order = order.OrderBy(i => window[i].numel()).ToArray(); // stable: equal lengths keep their order
+            order = order.OrderBy(i => window[i]!.numel()).ToArray(); // stable: equal lengths keep their order
         int start = 0;
         while (start < order.Length)
         {
             // A batch: up to TeacherBatchSize rows; without padding, only rows of the first row's shape.
             int end = start + 1;
-            while (end < order.Length && end - start < TeacherBatchSize && (pads || window[order[end]].shape.SequenceEqual(window[order[start]].shape)))
+            while (end < order.Length && end - start < TeacherBatchSize && (pads || window[order[end]]!.shape.SequenceEqual(window[order[start]]!.shape)))
                 end++;
-            var rows = order[start..end].Select(i => window[i]).ToList();
+            var rows = order[start..end].Select(i => window[i]!).ToList();
             using (no_grad())
             using (NewDisposeScope())
             {
@@ -157,11 +199,16 @@ internal sealed class TeacherOutputs
         }
         for (int row = 0; row < window.Count; row++)
         {
+            if (window[row] is null)
+            {
+                skip();
+                continue;
+            }
             Array.Copy(outputs, row * k, buffer, 0, k);
             add();
         }
         foreach (var t in window)
-            t.Dispose();
+            t?.Dispose();
         window.Clear();
     }
 

@@ -15,6 +15,7 @@ public sealed class Batch : IDisposable
         Inputs = inputs;
         Targets = targets;
         Count = count;
+        GlobalCount = count;
     }
 
     /// <summary>The network inputs; for a single feature vector, one tensor of shape [rows, features].</summary>
@@ -26,12 +27,18 @@ public sealed class Batch : IDisposable
     /// <summary>Number of rows in the batch.</summary>
     public int Count { get; }
 
+    /// <summary>
+    /// In data-parallel training, the rows of the global batch (all ranks) this batch is one rank's share of; otherwise
+    /// <see cref="Count"/>.
+    /// </summary>
+    public int GlobalCount { get; internal init; }
+
     /// <summary>Moves every tensor to <paramref name="device"/> (no copy when already there).</summary>
     public Batch To(Device device)
     {
         if (Inputs.All(t => t.device == device) && Targets.All(t => t.device == device))
             return this;
-        var moved = new Batch(Inputs.Select(t => t.to(device)).ToArray(), Targets.Select(t => t.to(device)).ToArray(), Count);
+        var moved = new Batch(Inputs.Select(t => t.to(device)).ToArray(), Targets.Select(t => t.to(device)).ToArray(), Count) { GlobalCount = GlobalCount };
         Dispose();
         return moved;
     }

@@ -48,4 +48,14 @@ public interface IValidationMetric
 
     /// <summary>The metric over everything added so far.</summary>
     double Compute();
+
+    /// <summary>
+    /// The running sums the metric is computed from (e.g. correct rows and rows), so that data-parallel training can add
+    /// them over the ranks that each validated a shard. Null (the default) when the metric cannot be combined that way; every
+    /// rank then validates on all rows.
+    /// </summary>
+    double[]? GetSums() => null;
+
+    /// <summary>Replaces the running sums with <paramref name="sums"/> (the ranks' <see cref="GetSums"/> added up).</summary>
+    void SetSums(ReadOnlySpan<double> sums) => throw new NotSupportedException($"{GetType().Name} cannot be combined over ranks.");
 }

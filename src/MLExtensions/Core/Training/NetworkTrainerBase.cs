@@ -48,6 +48,23 @@ public abstract class NetworkTrainerBase<TTransformer> : IEstimator<TTransformer
         MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
+        if (_options.DataParallel is null)
+            return FitInThisProcess(input);
+        DataParallel.Initialize();
+        try
+        {
+            return FitInThisProcess(input);
+        }
+        catch (Exception e) when (DataParallel.Size > 1)
+        {
+            // The other ranks would wait forever in their next collective: end the job with this rank's message.
+            DataParallel.Abort(e);
+            throw;
+        }
+    }
+
+    private TTransformer FitInThisProcess(IDataView input)
+    {
         TorchNativeLoader.EnsureLoaded();
         using var channel = Host.Start("Training");
         foreach (string action in TorchNativeLoader.Actions)

@@ -62,6 +62,13 @@ public abstract class NetworkTrainerOptions
     /// <summary>Intra-op threads used by TorchSharp; null keeps TorchSharp's default (the core count). Default null.</summary>
     public int? NumberOfThreads { get; set; }
 
+    /// <summary>
+    /// Data-parallel training across processes started by <c>mpirun</c> (or Slurm's <c>srun</c>): each rank trains on its
+    /// shard of every batch and the gradients are added over the ranks. Null (default): training in this process only.
+    /// See <see cref="DataParallelOptions"/> and docs/distributed.md.
+    /// </summary>
+    public DataParallelOptions? DataParallel { get; set; }
+
     /// <summary>Receives a report after every <see cref="ProgressInterval"/> batches and at each epoch end.</summary>
     [JsonIgnore]
     public IProgress<TrainingProgress>? Progress { get; set; }
@@ -109,6 +116,7 @@ public abstract class NetworkTrainerOptions
         (LearningRateSchedule ?? throw new ArgumentNullException(nameof(LearningRateSchedule))).Validate();
         (EarlyStopping ?? throw new ArgumentNullException(nameof(EarlyStopping))).Validate();
         _ = Checkpoint ?? throw new ArgumentNullException(nameof(Checkpoint));
+        DataParallel?.Validate();
     }
 }
 

@@ -11,6 +11,12 @@ namespace MLExtensions.Core;
 /// gradient accumulation and clipping, validation, callbacks (early stopping, checkpoints, progress) and
 /// cancellation. Read it top to bottom: <see cref="Run"/> is the whole algorithm.
 /// </summary>
+/// <remarks>
+/// With <see cref="NetworkTrainerOptions.DataParallel"/> set, the same loop runs on every rank of an MPI job; the few
+/// places where data parallelism changes something go through <see cref="Distributed.DataParallelTraining"/> (null
+/// otherwise): each rank reads its shard of every global batch, the gradients are added over the ranks before each
+/// step, and the epoch's losses and metrics are reduced so that every rank decides alike.
+/// </remarks>
 public static class TrainingLoop
 {
     /// <summary>Trains <paramref name="task"/> and returns the run (state and history).</summary>
@@ -35,7 +41,14 @@ public static class TrainingLoop
         var probe = task.CreateValidationMetric();
         state.MetricName = probe.Name;
         state.MetricHigherIsBetter = probe.HigherIsBetter;
-        state.StepsPerEpoch = StepsPerEpoch(train.RowCount, options);
+        state.StepsPerEpoch = StepsPerEpoch(train.RowCount, options.BatchSize * (options.DataParallel is null ? 1 : DataParallel.Size), options);
+        using var parallel = run.Parallel = Distributed.DataParallelTraining.Start(run, train, validation);
+        if (parallel is not null)
+        {
+            train = parallel.Shard(train);
+            if (validation is not null && parallel.ShardsValidation)
+                validation = parallel.Shard(validation);
+        }
 
         var callbacks = BuiltInCallbacks(options).Concat(options.Callbacks).ToList();
         // A sweep watching this flow (see AmbientTrainingCallback) sees the epoch after every other callback,
@@ -53,11 +66,17 @@ public static class TrainingLoop
             for (int epoch = state.EpochsCompleted; epoch < options.Epochs && state.StopReason is null; epoch++)
             {
                 ThrowIfCancelled(options, host);
+                parallel?.BeginEpoch(generator, seed, epoch);
                 foreach (var callback in callbacks)
                     callback.OnEpochBegin(run);
 
                 var (trainLoss, seconds, rows) = TrainOneEpoch(run, train, epoch, baseRates, callbacks);
-                var (validationLoss, metric) = validation is null ? (null, null) : Validate(task, validation, options.BatchSize);
+                parallel?.SynchronizeBuffers(task.Network);
+                var (validationLoss, metric) = validation is null ? (null, null)
+                    : Validate(task, validation, options.BatchSize, parallel is { ShardsValidation: true } ? parallel : null);
+#if DEBUG
+                parallel?.AssertIdenticalWeights(task.Network, epoch);
+#endif
 
                 state.EpochsCompleted = epoch + 1;
                 state.History.Add(new EpochResult(epoch + 1, trainLoss, validationLoss, metric, seconds, rows / Math.Max(seconds, 1e-9)));
@@ -68,6 +87,7 @@ public static class TrainingLoop
                     state.StopReason = control.Reason;
             }
             state.StopReason ??= StopReason.MaxEpochs;
+            state.CommunicationSeconds = parallel?.CommunicationSeconds ?? 0;
         }
         catch (Exception e)
         {
@@ -89,6 +109,7 @@ public static class TrainingLoop
         var task = run.Task;
         var optimizer = run.Optimizer;
         var state = run.State;
+        var parallel = run.Parallel;
         task.Network.train();
         var clock = Stopwatch.StartNew();
         double lossSum = 0;
@@ -102,14 +123,20 @@ public static class TrainingLoop
             ThrowIfCancelled(options, run.Host);
             using var scope = torch.NewDisposeScope();
             using var batch = raw.To(run.Device);
-            var output = task.Forward(batch);
-            var loss = task.ComputeLoss(output, batch);
-            float lossValue = loss.item<float>();
-            if (!float.IsFinite(lossValue))
-                throw new InvalidOperationException(
-                    $"The training loss became {lossValue} in epoch {epoch + 1}, batch {batchIndex + 1}. Lower the learning rate " +
-                    $"(now {options.Optimizer.LearningRate}) or set GradientClippingNorm.");
-            (options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
+            float lossValue = 0;
+            if (batch.Count > 0) // data-parallel: a rank's share of the epoch's last, tiny global batch may be empty
+            {
+                var output = task.Forward(batch);
+                var loss = task.ComputeLoss(output, batch);
+                lossValue = loss.item<float>();
+                if (!float.IsFinite(lossValue))
+                    throw new InvalidOperationException(
+                        $"The training loss became {lossValue} in epoch {epoch + 1}, batch {batchIndex + 1}. Lower the learning rate " +
+                        $"(now {options.Optimizer.LearningRate}) or set GradientClippingNorm.");
+                if (parallel is not null)
+                    loss = parallel.ScaleLoss(loss, batch);
+                (options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
+            }
             batchIndex++;
             lossSum += lossValue * batch.Count;
             rows += batch.Count;
@@ -124,18 +151,24 @@ public static class TrainingLoop
         }
         if (accumulated > 0)
             Step(run, baseRates, epoch); // the epoch's last, partial accumulation still counts
+        double seconds = clock.Elapsed.TotalSeconds;
+        if (parallel is not null)
+            (lossSum, rows, seconds) = parallel.ReduceEpoch(lossSum, rows, seconds);
         if (rows == 0)
             throw new InvalidOperationException("The training data has no usable rows (all rows were skipped or the data is empty).");
-        return (lossSum / rows, clock.Elapsed.TotalSeconds, rows);
+        return (lossSum / rows, seconds, rows);
     }
 
     /// <summary>Clips, sets the scheduled learning rate, steps the optimizer and clears gradients.</summary>
     private static double Step(TrainingRun run, double[] baseRates, int epoch)
     {
         var options = run.Options;
+        run.Parallel?.ReduceGradients();
         if (options.GradientClippingNorm is double maxNorm)
             torch.nn.utils.clip_grad_norm_(run.Task.ParameterGroups().SelectMany(g => g.Parameters), maxNorm);
         double factor = options.LearningRateSchedule.Factor(run.State.Step, run.State.StepsPerEpoch * options.Epochs, epoch);
+        if (run.Parallel is { } parallel)
+            factor *= parallel.LearningRateScale(run.State.Step, run.State.StepsPerEpoch);
         int i = 0;
         foreach (var group in run.Optimizer.ParamGroups)
             group.LearningRate = baseRates[i++] * factor;
@@ -145,8 +178,12 @@ public static class TrainingLoop
         return baseRates[0] * factor;
     }
 
-    /// <summary>Mean loss and the metric over the validation batches, in evaluation mode without gradients.</summary>
-    internal static (double? Loss, double? Metric) Validate(ITrainingTask task, IBatchSource validation, int batchSize)
+    /// <summary>
+    /// Mean loss and the metric over the validation batches, in evaluation mode without gradients; with
+    /// <paramref name="parallel"/>, <paramref name="validation"/> is this rank's shard and the sums are added over the ranks.
+    /// </summary>
+    internal static (double? Loss, double? Metric) Validate(ITrainingTask task, IBatchSource validation, int batchSize,
+        Distributed.DataParallelTraining? parallel = null)
     {
         task.Network.eval();
         using var noGrad = torch.no_grad();
@@ -158,19 +195,24 @@ public static class TrainingLoop
         {
             using var scope = torch.NewDisposeScope();
             using var batch = raw.To(device);
+            if (batch.Count == 0)
+                continue;
             var output = task.Forward(batch);
             lossSum += task.ComputeLoss(output, batch).item<float>() * batch.Count;
             metric.Update(output, batch);
             rows += batch.Count;
         }
+        if (parallel is not null)
+            (lossSum, rows) = parallel.ReduceValidation(lossSum, rows, metric);
         return rows == 0 ? (null, null) : (lossSum / rows, metric.Compute());
     }
 
-    private static long StepsPerEpoch(long? rows, NetworkTrainerOptions options)
+    /// <summary>Optimizer steps per epoch over <paramref name="rows"/> rows in (global) batches of <paramref name="batchSize"/>.</summary>
+    private static long StepsPerEpoch(long? rows, int batchSize, NetworkTrainerOptions options)
     {
         if (rows is not long n)
             return 1;
-        long batches = (n + options.BatchSize - 1) / options.BatchSize;
+        long batches = (n + batchSize - 1) / batchSize;
         return Math.Max(1, (batches + options.GradientAccumulationSteps - 1) / options.GradientAccumulationSteps);
     }
 

@@ -41,6 +41,9 @@ public sealed class TrainingRun
     /// <summary>The loop's state.</summary>
     public TrainingState State { get; } = new();
 
+    /// <summary>Data-parallel training of this run; null in single-process training.</summary>
+    internal Distributed.DataParallelTraining? Parallel { get; set; }
+
     /// <summary>The ML.NET channel of the trainer (messages reach <c>MLContext.Log</c>).</summary>
     internal IChannel Channel { get; }
 

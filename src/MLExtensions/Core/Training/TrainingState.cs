@@ -52,6 +52,11 @@ public sealed class TrainingState
     /// <summary>The best epoch so far (1-based), as judged by early stopping; 0 when none.</summary>
     public int BestEpoch { get; internal set; }
 
+    /// <summary>
+    /// Wall time this rank spent adding gradients over the ranks (data-parallel training); 0 in single-process training.
+    /// </summary>
+    public double CommunicationSeconds { get; internal set; }
+
     /// <summary>Why training ended (set at the end).</summary>
     public StopReason? StopReason { get; internal set; }
 }

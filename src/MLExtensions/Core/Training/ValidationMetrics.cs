@@ -26,6 +26,12 @@ public sealed class MulticlassAccuracyMetric : IValidationMetric
 
     /// <inheritdoc />
     public double Compute() => _total == 0 ? 0 : (double)_correct / _total;
+
+    /// <inheritdoc />
+    public double[] GetSums() => new double[] { _correct, _total };
+
+    /// <inheritdoc />
+    public void SetSums(ReadOnlySpan<double> sums) => (_correct, _total) = ((long)sums[0], (long)sums[1]);
 }
 
 /// <summary>Fraction of rows where (logit &gt; 0) equals the 0/1 target.</summary>
@@ -53,6 +59,12 @@ public sealed class BinaryAccuracyMetric : IValidationMetric
 
     /// <inheritdoc />
     public double Compute() => _total == 0 ? 0 : (double)_correct / _total;
+
+    /// <inheritdoc />
+    public double[] GetSums() => new double[] { _correct, _total };
+
+    /// <inheritdoc />
+    public void SetSums(ReadOnlySpan<double> sums) => (_correct, _total) = ((long)sums[0], (long)sums[1]);
 }
 
 /// <summary>Root mean squared error between the output and the target.</summary>
@@ -78,4 +90,10 @@ public sealed class RootMeanSquaredErrorMetric : IValidationMetric
 
     /// <inheritdoc />
     public double Compute() => _total == 0 ? 0 : Math.Sqrt(_sumSquares / _total);
+
+    /// <inheritdoc />
+    public double[] GetSums() => new double[] { _sumSquares, _total };
+
+    /// <inheritdoc />
+    public void SetSums(ReadOnlySpan<double> sums) => (_sumSquares, _total) = (sums[0], (long)sums[1]);
 }

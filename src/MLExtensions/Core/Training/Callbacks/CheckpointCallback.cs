@@ -12,6 +12,9 @@ namespace MLExtensions.Core;
 /// the random generator's state, the loop state and history, and early stopping's best weights and
 /// counters. Shuffling is a function of (seed, epoch), so it needs no state. The file is written to a
 /// temporary name and renamed, so a crash leaves the previous checkpoint intact.
+/// In data-parallel training only rank 0 writes, and rank 0 reads the checkpoint and sends its bytes to the other
+/// ranks (the folder need not be shared). A checkpoint resumes on any number of ranks with the same global batch
+/// (BatchSize × ranks), which is recorded in it.
 /// </remarks>
 internal sealed class CheckpointCallback : ITrainingCallback
 {
@@ -20,6 +23,9 @@ internal sealed class CheckpointCallback : ITrainingCallback
 
     private const string Magic = "MLXCKPT";
     private const int FormatVersion = 1;
+
+    /// <summary>Early stopping's best loss is +∞ until a validated epoch improves it (always, without validation data).</summary>
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     private readonly CheckpointOptions _options;
     private readonly EarlyStoppingCallback _earlyStopping;
@@ -34,22 +40,38 @@ internal sealed class CheckpointCallback : ITrainingCallback
 
     public void OnTrainBegin(TrainingRun run)
     {
+        if (run.Parallel is { } parallel)
+        {
+            var bytes = parallel.ShareCheckpoint(() => _options.ResumeIfPresent && File.Exists(FilePath) ? File.ReadAllBytes(FilePath) : null);
+            if (bytes is not null)
+                Resume(run, new MemoryStream(bytes));
+            return;
+        }
         if (!_options.ResumeIfPresent || !File.Exists(FilePath))
             return;
-        using var stream = File.OpenRead(FilePath);
+        Resume(run, File.OpenRead(FilePath));
+    }
+
+    private void Resume(TrainingRun run, Stream checkpoint)
+    {
+        using var stream = checkpoint;
         using var reader = new BinaryReader(stream);
         if (reader.ReadString() != Magic)
             throw new InvalidDataException($"'{FilePath}' is not an MLExtensions checkpoint.");
         int version = reader.ReadInt32();
         if (version != FormatVersion)
             throw new InvalidDataException($"Checkpoint '{FilePath}' has format version {version}; this version of MLExtensions reads version {FormatVersion}.");
-        var saved = JsonSerializer.Deserialize<SavedState>(reader.ReadString())
+        var saved = JsonSerializer.Deserialize<SavedState>(reader.ReadString(), Json)
             ?? throw new InvalidDataException($"Checkpoint '{FilePath}' has no state record.");
         string fingerprint = Fingerprint(run);
         if (saved.Fingerprint != fingerprint)
             throw new InvalidOperationException(
                 $"Checkpoint '{FilePath}' was written by a different run ({saved.Fingerprint}); this run is {fingerprint}. " +
                 "Use an empty checkpoint folder or set Checkpoint.ResumeIfPresent = false.");
+        if (saved.GlobalBatch is int savedBatch && savedBatch != GlobalBatch(run))
+            throw new InvalidOperationException(
+                $"Checkpoint '{FilePath}' was written with a global batch of {savedBatch} rows (BatchSize × data-parallel ranks); this run's is " +
+                $"{GlobalBatch(run)} (BatchSize {run.Options.BatchSize} × {(run.Parallel?.Size ?? 1)} rank(s)). Resume with the same global batch.");
 
         using (var weights = WeightSnapshot.Load(reader))
             weights.RestoreInto(run.Task.Network);
@@ -70,6 +92,8 @@ internal sealed class CheckpointCallback : ITrainingCallback
 
     public void OnEpochEnd(TrainingRun run, TrainingControl control)
     {
+        if (run.Parallel is { IsRoot: false })
+            return; // every rank holds the same state; rank 0 writes it
         Directory.CreateDirectory(_options.Directory!);
         string temp = FilePath + ".tmp";
         using (var stream = File.Create(temp))
@@ -79,8 +103,9 @@ internal sealed class CheckpointCallback : ITrainingCallback
             writer.Write(Magic);
             writer.Write(FormatVersion);
             var saved = new SavedState(Fingerprint(run), state.EpochsCompleted, state.Step, state.BestEpoch, state.History,
-                _earlyStopping.Best, _earlyStopping.Wait, control.ShouldStop ? control.Reason : null);
-            writer.Write(JsonSerializer.Serialize(saved));
+                _earlyStopping.Best, _earlyStopping.Wait, control.ShouldStop ? control.Reason : null,
+                run.Options.DataParallel is null ? null : GlobalBatch(run));
+            writer.Write(JsonSerializer.Serialize(saved, Json));
             using (var current = WeightSnapshot.Take(run.Task.Network))
                 current.Save(writer);
             writer.Write(_earlyStopping.BestWeights is not null);
@@ -99,12 +124,17 @@ internal sealed class CheckpointCallback : ITrainingCallback
         return $"seed {run.Seed}, {run.Options.Optimizer.Kind}, parameters {StableHash(string.Join(',', names))}";
     }
 
+    /// <summary>Rows per optimizer step over all ranks (before gradient accumulation).</summary>
+    private static int GlobalBatch(TrainingRun run) => run.Options.BatchSize * (run.Options.DataParallel is null ? 1 : DataParallel.Size);
+
     private static string StableHash(string text)
     {
         var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text));
         return Convert.ToHexString(hash, 0, 6);
     }
 
+    // GlobalBatch: BatchSize × ranks of a data-parallel run; not written (null) by single-process runs.
     private sealed record SavedState(string Fingerprint, int EpochsCompleted, long Step, int BestEpoch, List<EpochResult> History,
-        double BestLoss, int Wait, StopReason? StopReason);
+        double BestLoss, int Wait, StopReason? StopReason,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? GlobalBatch = null);
 }
