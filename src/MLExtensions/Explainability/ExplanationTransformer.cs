@@ -245,6 +245,9 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
         {
             disposer = null!;
+            var getters = new Delegate[_columns.Length];
+            if (!Enumerable.Range(0, _columns.Length).Any(activeOutput))
+                return getters;
             // Per cursor: the explainer, the last explanation and its row position.
             var explain = _owner._engine.CreateRowExplainer(input);
             RowExplanation? current = null;
@@ -258,7 +261,6 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                 }
                 return current;
             }
-            var getters = new Delegate[_columns.Length];
             for (int i = 0; i < _columns.Length; i++)
             {
                 if (!activeOutput(i))
