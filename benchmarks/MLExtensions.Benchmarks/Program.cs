@@ -13,6 +13,7 @@ IBenchmark[] benchmarks =
     new DistillationBenchmark(),
     new QuantizeBenchmark(),
     new QuantizeModelsBenchmark(),
+    new ExplainBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

@@ -7,6 +7,7 @@ var samples = new Dictionary<string, Func<string[], int>>(StringComparer.Ordinal
     ["vision"] = VisionSample.Run,
     ["text"] = TextSample.Run,
     ["distillation"] = DistillationSample.Run,
+    ["explain"] = ExplainSample.Run,
 };
 
 string name = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "tabular";

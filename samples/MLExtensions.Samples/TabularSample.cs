@@ -13,7 +13,7 @@ namespace MLExtensions.Samples;
 /// </summary>
 internal static class TabularSample
 {
-    private sealed class Wine
+    internal sealed class Wine
     {
         [LoadColumn(0, 12), VectorType(13)]
         public float[] Features { get; set; } = Array.Empty<float>();
@@ -92,7 +92,7 @@ internal static class TabularSample
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private static string ExtractEmbedded(string resource, string folder)
+    internal static string ExtractEmbedded(string resource, string folder)
     {
         string path = Path.Combine(folder, resource);
         using var stream = typeof(TabularSample).Assembly.GetManifestResourceStream(resource)
