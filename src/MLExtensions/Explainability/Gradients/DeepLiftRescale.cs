@@ -38,6 +38,10 @@ internal sealed class DeepLiftRescale : IDisposable
     /// <exception cref="NotSupportedException">The network applies nonlinearities inside modules (the text encoder, ResNet blocks).</exception>
     public static DeepLiftRescale Attach(nn.Module network)
     {
+        if (network is ImageClassifierNetwork { AveragesMirroredView: true })
+            throw new NotSupportedException(
+                "DeepLiftShap cannot explain an image classifier trained with TestTimeFlip: its mirrored second pass breaks the pairing of each row with its reference. " +
+                "Use IntegratedGradients, GradientShap or KernelShap.");
         var rescale = new DeepLiftRescale();
         foreach (var (name, module) in network.named_modules())
         {
