@@ -134,11 +134,14 @@ internal sealed class ExplainBenchmark : IBenchmark
             steps.Add(Statistics.Median(TrainingSteps(network, () => nn.functional.binary_cross_entropy_with_logits(network.call(batch).squeeze(1), labels), repeats: 3)));
         }
         double otherStep = CpuLoad.OtherCores(load, CpuLoad.Take()) ?? double.NaN;
-        double igMs = Statistics.Median(seconds) * 1000, stepMs = Statistics.Median(steps) * 1000;
+        // The same reviews for both: IG's cost grows with the review's length.
+        int paired = steps.Count;
+        double igMs = Statistics.Median(seconds.Take(paired)) * 1000, stepMs = Statistics.Median(steps) * 1000;
         var lengths = attributions.Select(a => a.Length).ToArray();
         var table = new TextTable($"MiniLM (reviews of {lengths.Min()}–{lengths.Max()} word pieces)", "value", "other load");
-        table.AddRow($"IG 50 steps per review (median of {testRows.Count})", $"{igMs:F0} ms", $"{otherIg:F2} cores");
-        table.AddRow("training step, batch of 50 copies of a review (median of 3 reviews)", $"{stepMs:F0} ms", $"{otherStep:F2} cores");
+        table.AddRow($"IG 50 steps per review (median of all {testRows.Count})", $"{Statistics.Median(seconds) * 1000:F0} ms", $"{otherIg:F2} cores");
+        table.AddRow($"IG 50 steps per review (median of the first {paired}, lengths {string.Join(", ", lengths.Take(paired))})", $"{igMs:F0} ms", "-");
+        table.AddRow($"training step, batch of 50 copies of a review (median of the same {paired})", $"{stepMs:F0} ms", $"{otherStep:F2} cores");
         table.AddRow("IG / training step (target ≤ 1.5)", $"{igMs / stepMs:F2}", igMs / stepMs <= 1.5 ? "MET" : "MISSED");
         table.Write(output);
     }

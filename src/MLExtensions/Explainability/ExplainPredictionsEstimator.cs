@@ -34,7 +34,8 @@ public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransfor
         var network = FindNetwork(_model, _options.Method);
         if (network is not null)
             TorchNativeLoader.EnsureLoaded();
-        string column = ExplanationTransformer.ExplainedColumnName(_options, network);
+        // The default column is the one the model's network reads, for KernelSHAP too.
+        string column = ExplanationTransformer.ExplainedColumnName(_options, network ?? ExportTarget.Steps(_model).OfType<NetworkTransformerBase>().LastOrDefault());
         if (network is not null && _options.Method != ExplanationMethod.KernelShap && !network.NetworkInputColumns.Contains(column))
             throw new ArgumentOutOfRangeException(nameof(ExplanationOptions.InputColumnName), column,
                 $"{_options.Method} explains the column the network reads ('{network.NetworkInputColumns[0]}'); InputColumnName is '{column}'. Leave it unset or use KernelShap.");

@@ -43,6 +43,28 @@ public class ExplanationOracleTests
     }
 
     [Fact]
+    public void KernelShapOnBasicModelMultiLayerRebuiltAsAnMlpMatchesTheExactShapleyValues()
+    {
+        // The same network as library MLP weights (identity, ones(4×3) + [−10, 1, 1, 1], ReLU, ones(1×4) − 1): KernelSHAP
+        // explains the library's own transformer through Transform like any other model.
+        var ml = new MLContext(seed: 1);
+        var mlp = MlpWithWeights(ml, 3, new[] { 3, 4 }, net =>
+        {
+            var layers = net.Body.children().OfType<TorchSharp.Modules.Linear>().ToList();
+            layers[0].weight!.copy_(TorchSharp.torch.eye(3));
+            layers[0].bias!.zero_();
+            layers[1].weight!.copy_(TorchSharp.torch.ones(4, 3));
+            layers[1].bias!.copy_(TorchSharp.torch.tensor(new float[] { -10, 1, 1, 1 }));
+            net.Head.weight!.copy_(TorchSharp.torch.ones(1, 4));
+            net.Head.bias!.fill_(-1);
+        });
+        var options = new ExplanationOptions { Method = ExplanationMethod.KernelShap, Baseline = BaselineKind.Zeros };
+        var explainer = ml.Transforms.ExplainPredictions(mlp, options).Fit(Rows(ml, RandomRows(4, 3, 2), 3));
+        var row = Read(explainer.Transform(Rows(ml, new[] { new[] { 20f, 50f, 30f } }, 3))).Single();
+        Assert.Equal(new[] { 76.667, 196.667, 116.667 }, row.Attributions.Select(v => (double)v), new Tolerance(1e-3));
+    }
+
+    [Fact]
     public void DeepLiftShapReproducesCaptumsReluExample()
     {
         // captum test_deeplift_basic: f = 2·ReLU(x1) + 2·ReLU(x2 − 1.5), x = (1, 2), b = 0 → exactly [2, 1].
