@@ -102,6 +102,7 @@ public static class AttributionPlots
         plot.Axes.Left.SetTicks(Enumerable.Range(0, steps.Count).Select(i => (double)i).ToArray(), steps.Select(s => s.Label).ToArray());
         plot.Add.VerticalLine(baseValue, pattern: LinePattern.Dashed).LegendText = $"base value {baseValue:G4}";
         plot.Add.VerticalLine(prediction, pattern: LinePattern.Solid).LegendText = $"f(x) {prediction:G4}";
+        plot.Axes.MarginsX(0.12); // room for the value labels beside the bars
         plot.ShowLegend(Alignment.LowerRight);
         plot.XLabel("model output");
         if (title is not null)
