@@ -105,13 +105,7 @@ public class ExplanationBadInputTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(MLExtensions.Tests.Text.TinyText.Make(20, 1));
-        var model = ml.BinaryClassification.Trainers.TextClassifier(new MLExtensions.Text.TextClassifierOptions
-        {
-            Encoder = MLExtensions.Text.TextEncoderSource.Scratch,
-            ScratchVocabulary = MLExtensions.Tests.Text.TinyText.Vocabulary,
-            ScratchConfig = MLExtensions.Text.BertConfig.Small(MLExtensions.Tests.Text.TinyText.Vocabulary.Count, layers: 1, hidden: 16, heads: 2, maxPositions: 32),
-            MaxLength = 16, Epochs = 1, Seed = 1,
-        }).Fit(data);
+        var model = ml.BinaryClassification.Trainers.TextClassifier(MLExtensions.Tests.Text.TinyText.ScratchClassifier(hidden: 16, maxPositions: 32, maxLength: 16, epochs: 1)).Fit(data);
         var e = Assert.Throws<NotSupportedException>(() => ml.Transforms.ExplainPredictions(model, new ExplanationOptions { Method = ExplanationMethod.DeepLiftShap }).Fit(data));
         Assert.StartsWith("DeepLiftShap cannot explain this network: its module 'encoder' (BertEncoder) applies nonlinearities that the rescale rule cannot reach. Use IntegratedGradients, GradientShap or KernelShap.", e.Message);
     }

@@ -165,13 +165,7 @@ public class ExplanationNetworkTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(TinyText.Make(200, 1));
-        var model = ml.BinaryClassification.Trainers.TextClassifier(new TextClassifierOptions
-        {
-            Encoder = TextEncoderSource.Scratch,
-            ScratchVocabulary = TinyText.Vocabulary,
-            ScratchConfig = BertConfig.Small(TinyText.Vocabulary.Count, layers: 1, hidden: 32, heads: 2, maxPositions: 64),
-            MaxLength = 32, Epochs = 3, BatchSize = 16, Seed = 1,
-        }).Fit(data);
+        var model = ml.BinaryClassification.Trainers.TextClassifier(TinyText.ScratchClassifier(hidden: 32, maxPositions: 64, maxLength: 32, epochs: 3)).Fit(data);
         var sample = ml.Data.LoadFromEnumerable(new[] { new TinyText.Row { Text = "the coffee was great" }, new TinyText.Row { Text = "very stale cookies" } });
         var explained = ml.Transforms.ExplainPredictions(model, new ExplanationOptions()).Fit(data).Transform(model.Transform(sample));
         var tokens = explained.GetColumn<VBuffer<ReadOnlyMemory<char>>>(ExplanationTransformer.TokensColumn).Select(t => t.DenseValues().Select(x => x.ToString()).ToArray()).ToList();
