@@ -17,6 +17,7 @@ IBenchmark[] benchmarks =
     new SweepBenchmark(),
     new ClipBenchmark(),
     new DistributedBenchmark(),
+    new ExplainBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

@@ -9,6 +9,7 @@ var samples = new Dictionary<string, Func<string[], int>>(StringComparer.Ordinal
     ["distillation"] = DistillationSample.Run,
     ["sweep"] = SweepSample.Run,
     ["clip"] = ClipSample.Run,
+    ["explain"] = ExplainSample.Run,
 };
 
 string name = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "tabular";

@@ -13,7 +13,7 @@ namespace MLExtensions.Samples;
 /// </summary>
 internal static class TabularSample
 {
-    private sealed class Wine
+    internal sealed class Wine
     {
         [LoadColumn(0, 12), VectorType(13)]
         public float[] Features { get; set; } = Array.Empty<float>();

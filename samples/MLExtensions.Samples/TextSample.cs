@@ -22,7 +22,7 @@ internal static class TextSample
         public string Rating { get; set; } = "";
     }
 
-    private sealed class Labeled
+    internal sealed class Labeled
     {
         public string Text { get; set; } = "";
 
@@ -83,7 +83,7 @@ internal static class TextSample
         return 0;
     }
 
-    private static IEnumerable<Labeled> Load(MLContext ml, string path) =>
+    internal static IEnumerable<Labeled> Load(MLContext ml, string path) =>
         ml.Data.CreateEnumerable<Review>(ml.Data.LoadFromTextFile<Review>(path, separatorChar: ',', hasHeader: true, allowQuoting: true), false)
             .Select(r => new Labeled { Text = r.Text, Label = r.Rating == "great" });
 

@@ -5,7 +5,7 @@ using Microsoft.ML.Data;
 /// <summary>Writes the prediction columns (Score, Probability, PredictedLabel) of each row as exact text.</summary>
 public static partial class PredictionDump
 {
-    public static readonly string[] Columns = { "Score", "Probability", "PredictedLabel" };
+    public static readonly string[] Columns = { "Score", "Probability", "PredictedLabel", "Attributions", "BaseValue", "ConvergenceDelta", "ExplainedClass" };
 
     public static IEnumerable<string> Lines(IDataView scored)
     {

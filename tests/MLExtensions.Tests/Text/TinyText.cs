@@ -12,6 +12,18 @@ public static class TinyText
         new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }.Concat(Positive).Concat(Negative).Concat(Filler)
             .Concat(new[] { "un", "##tasty", "##s", ".", "!" }).ToList();
 
+    /// <summary>A text classifier with a one-layer encoder trained from scratch on this vocabulary.</summary>
+    public static MLExtensions.Text.TextClassifierOptions ScratchClassifier(int hidden, int maxPositions, int maxLength, int epochs) => new()
+    {
+        Encoder = MLExtensions.Text.TextEncoderSource.Scratch,
+        ScratchVocabulary = Vocabulary,
+        ScratchConfig = MLExtensions.Text.BertConfig.Small(Vocabulary.Count, layers: 1, hidden: hidden, heads: 2, maxPositions: maxPositions),
+        MaxLength = maxLength,
+        Epochs = epochs,
+        BatchSize = 16,
+        Seed = 1,
+    };
+
     public sealed class Row
     {
         public string Text { get; set; } = "";

@@ -81,6 +81,30 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     internal IReadOnlyList<Tensor> LastAttentions =>
         encoder.Layers.Cast<BertLayer>().Select(l => l.Attention.LastProbabilities ?? throw new InvalidOperationException("No attention was recorded.")).ToList();
 
+    /// <summary>The word embeddings of <paramref name="ids"/> [N, L] → [N, L, width of the table] (before any low-rank projection).</summary>
+    internal Tensor LookupWordEmbeddings(Tensor ids) => embeddings.LookupWords(ids);
+
+    /// <summary>
+    /// Until the result is disposed, forward passes of this encoder on the calling thread use <paramref name="words"/>
+    /// [N, L, table width] instead of looking the token ids up, so gradients can be taken at the word-embedding output
+    /// (explanations). Thread-local: other threads scoring with the same encoder are not affected.
+    /// </summary>
+    internal IDisposable ReplaceWordEmbeddings(Tensor words)
+    {
+        BertEmbeddings.ReplacedOn = embeddings;
+        BertEmbeddings.ReplacementWords = words;
+        return new WordEmbeddingRestore();
+    }
+
+    private sealed class WordEmbeddingRestore : IDisposable
+    {
+        public void Dispose()
+        {
+            BertEmbeddings.ReplacedOn = null;
+            BertEmbeddings.ReplacementWords = null;
+        }
+    }
+
     /// <summary>Embedding output then each layer's output [N, L, H], from the last forward pass with <see cref="RecordHiddenStates"/>.</summary>
     internal IReadOnlyList<Tensor> LastHiddenStates { get; private set; } = Array.Empty<Tensor>();
 
@@ -131,6 +155,15 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
 
         public Tensor WordTable => word_embeddings.weight!;
 
+        // See BertEncoder.ReplaceWordEmbeddings.
+        [ThreadStatic]
+        public static BertEmbeddings? ReplacedOn;
+
+        [ThreadStatic]
+        public static Tensor? ReplacementWords;
+
+        public Tensor LookupWords(Tensor ids) => word_embeddings.call(ids);
+
         public BertEmbeddings(BertConfig c, Generator g) : base(nameof(BertEmbeddings))
         {
             // A low-rank table is widened by a shared linear map (BertConfig.WordEmbeddingRank).
@@ -162,7 +195,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var positions = position_embeddings is not null
                 ? position_embeddings.weight!.narrow(0, 0, length).unsqueeze(0) // rows 0..L-1: the lookup of positions 0..L-1
                 : sinusoid!.narrow(0, 0, length).unsqueeze(0).to(ids.device);
-            var words = word_embeddings.call(ids);
+            var words = ReferenceEquals(ReplacedOn, this) ? ReplacementWords! : word_embeddings.call(ids);
             if (word_projection is not null)
                 words = word_projection.call(words);
             var x = words.add(positions, RootedScalars.One).add(token_type_embeddings.call(types), RootedScalars.One);

@@ -1,0 +1,111 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLExtensions.Core;
+using MLExtensions.Core.Native;
+using MLExtensions.Onnx.Export;
+using MLExtensions.Text;
+
+namespace MLExtensions.Explainability;
+
+/// <summary>
+/// Creates an <see cref="ExplanationTransformer"/> for a fitted model. <c>Fit</c> reads the background rows (baseline,
+/// references, expected output); nothing is trained.
+/// </summary>
+public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransformer>
+{
+    private readonly IHost _host;
+    private readonly ITransformer _model;
+    private readonly ExplanationOptions _options;
+
+    internal ExplainPredictionsEstimator(IHostEnvironment env, ITransformer model, ExplanationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _host = env.Register(nameof(ExplainPredictionsEstimator));
+        options.Validate();
+        _model = model;
+        _options = options;
+    }
+
+    /// <inheritdoc />
+    public ExplanationTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var network = FindNetwork(_model, _options.Method);
+        if (network is not null)
+            TorchNativeLoader.EnsureLoaded();
+        // The default column is the one the model's network reads, for KernelSHAP too.
+        string column = ExplanationTransformer.ExplainedColumnName(_options, network ?? ExportTarget.Steps(_model).OfType<NetworkTransformerBase>().LastOrDefault());
+        if (network is not null && _options.Method != ExplanationMethod.KernelShap && !network.NetworkInputColumns.Contains(column))
+            throw new ArgumentOutOfRangeException(nameof(ExplanationOptions.InputColumnName), column,
+                $"{_options.Method} explains the column the network reads ('{network.NetworkInputColumns[0]}'); InputColumnName is '{column}'. Leave it unset or use KernelShap.");
+        float[][] references;
+        if (network is TextClassifierTransformer && _options.Method != ExplanationMethod.KernelShap)
+        {
+            new TextColumns(column, null).Validate(input.Schema);
+            if (ExplainedColumn.CountRows(input, 1) == 0)
+                throw EmptyBackground();
+            references = Array.Empty<float[]>();
+        }
+        else if (network is not null && _options.Method != ExplanationMethod.KernelShap)
+        {
+            network.CreateNetworkInput(new EmptyRowOf(input.Schema));
+            references = ExplainedColumn.ReadNetworkInputs(network, input, _options.BackgroundRows);
+        }
+        else
+        {
+            ExplainedColumn.ValidateVector(input.Schema, column, 0);
+            references = ExplainedColumn.ReadVectors(input, column, _options.BackgroundRows);
+        }
+        if (references.Length == 0 && network is not TextClassifierTransformer)
+            throw EmptyBackground();
+        var slotNames = references.Length > 0 ? ExplainedColumn.SlotNames(input.Schema, column, references[0].Length) : null;
+        return ExplanationTransformer.Create(_host, _model, network, _options, column, references, slotNames);
+    }
+
+    /// <inheritdoc />
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        void Add(string name, SchemaShape.Column.VectorKind kind, DataViewType type, bool isKey = false) =>
+            columns[name] = new SchemaShape.Column(name, kind, type, isKey);
+        Add(ExplanationTransformer.AttributionsColumn, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single);
+        Add(ExplanationTransformer.BaseValueColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single);
+        Add(ExplanationTransformer.ConvergenceDeltaColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single);
+        return new SchemaShape(columns.Values);
+    }
+
+    /// <summary>The network that gradient methods differentiate (the last of the library's networks in the model), or null for KernelSHAP.</summary>
+    internal static NetworkTransformerBase? FindNetwork(ITransformer model, ExplanationMethod method)
+    {
+        var network = ExportTarget.Steps(model).OfType<NetworkTransformerBase>().LastOrDefault();
+        if (method == ExplanationMethod.KernelShap || network is not null)
+            return method == ExplanationMethod.KernelShap ? null : network;
+        throw new ArgumentException(
+            $"{method} needs the gradients of one of MLExtensions' networks (NeuralNetwork, ImageClassifier, TextClassifier or a distilled student), " +
+            $"but the model is {ExportTarget.Describe(model)}, which has no gradients. Use ExplanationMethod.KernelShap, which explains any model through its predictions.",
+            "model");
+    }
+
+    private static ArgumentException EmptyBackground() =>
+        new("The background data has no rows; ExplainPredictions needs at least one background row for the baseline and the expected output.", "input");
+
+    /// <summary>A row with a schema and no values, to run a network's schema checks without a cursor.</summary>
+    internal sealed class EmptyRowOf : DataViewRow
+    {
+        public EmptyRowOf(DataViewSchema schema) => Schema = schema;
+
+        public override DataViewSchema Schema { get; }
+
+        public override long Position => -1;
+
+        public override long Batch => 0;
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) => id = default;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
+            (ref TValue value) => throw new InvalidOperationException("This row has no values.");
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => true;
+    }
+}
