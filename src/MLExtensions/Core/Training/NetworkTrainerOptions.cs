@@ -59,6 +59,16 @@ public abstract class NetworkTrainerOptions
     /// <summary>How training data is read. Default <see cref="DataCaching.Auto"/>.</summary>
     public DataCaching DataCaching { get; set; } = DataCaching.Auto;
 
+    /// <summary>
+    /// Number format of the matrix products and convolutions during training (master weights, optimizer state,
+    /// gradients, losses and normalization stay float32). Default <see cref="TrainingPrecision.Float32"/>.
+    /// See docs/precision.md.
+    /// </summary>
+    public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
+
+    /// <summary>Dynamic loss scaling used with <see cref="TrainingPrecision.Float16"/>.</summary>
+    public LossScalingOptions LossScaling { get; set; } = new();
+
     /// <summary>Intra-op threads used by TorchSharp; null keeps TorchSharp's default (the core count). Default null.</summary>
     public int? NumberOfThreads { get; set; }
 
@@ -109,6 +119,9 @@ public abstract class NetworkTrainerOptions
         (LearningRateSchedule ?? throw new ArgumentNullException(nameof(LearningRateSchedule))).Validate();
         (EarlyStopping ?? throw new ArgumentNullException(nameof(EarlyStopping))).Validate();
         _ = Checkpoint ?? throw new ArgumentNullException(nameof(Checkpoint));
+        if (!Enum.IsDefined(Precision))
+            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"{nameof(Precision)} must be one of {string.Join(", ", Enum.GetNames<TrainingPrecision>())}; found {Precision}.");
+        (LossScaling ?? throw new ArgumentNullException(nameof(LossScaling))).Validate();
     }
 }
 

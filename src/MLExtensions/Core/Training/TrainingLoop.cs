@@ -28,8 +28,11 @@ public static class TrainingLoop
         Generator generator, Device device, int seed, IHost host, IChannel channel)
     {
         using var optimizer = OptimizerFactory.Create(task.ParameterGroups(), options.Optimizer);
-        var run = new TrainingRun(task, options, optimizer, generator, device, seed, host, channel);
+        using var precision = PrecisionPolicy.Create(options.Precision, options.LossScaling, task.PrecisionNetworks, channel);
+        var run = new TrainingRun(task, options, optimizer, generator, device, seed, host, channel) { Precision = precision };
         var state = run.State;
+        state.Precision = precision.Precision;
+        state.LossScale = precision.Scaler?.Scale;
         state.MaxEpochs = options.Epochs;
         state.HasValidation = validation is not null;
         var probe = task.CreateValidationMetric();
@@ -52,11 +55,18 @@ public static class TrainingLoop
                 foreach (var callback in callbacks)
                     callback.OnEpochBegin(run);
 
+                long skippedBefore = state.SkippedSteps;
                 var (trainLoss, seconds, rows) = TrainOneEpoch(run, train, epoch, baseRates, callbacks);
-                var (validationLoss, metric) = validation is null ? (null, null) : Validate(task, validation, options.BatchSize);
+                (double? validationLoss, double? metric) = (null, null);
+                if (validation is not null)
+                {
+                    using var autocast = precision.EnterForward();
+                    (validationLoss, metric) = Validate(task, validation, options.BatchSize);
+                }
 
                 state.EpochsCompleted = epoch + 1;
-                state.History.Add(new EpochResult(epoch + 1, trainLoss, validationLoss, metric, seconds, rows / Math.Max(seconds, 1e-9)));
+                state.History.Add(new EpochResult(epoch + 1, trainLoss, validationLoss, metric, seconds, rows / Math.Max(seconds, 1e-9),
+                    state.SkippedSteps - skippedBefore));
                 var control = new TrainingControl();
                 foreach (var callback in callbacks)
                     callback.OnEpochEnd(run, control);
@@ -98,14 +108,18 @@ public static class TrainingLoop
             ThrowIfCancelled(options, run.Host);
             using var scope = torch.NewDisposeScope();
             using var batch = raw.To(run.Device);
-            var output = task.Forward(batch);
-            var loss = task.ComputeLoss(output, batch);
+            Tensor output, loss;
+            using (run.Precision.EnterForward())
+            {
+                output = task.Forward(batch);
+                loss = task.ComputeLoss(output, batch); // loss ops are not autocast: they compute in float32 (a teacher's layers are)
+            }
             float lossValue = loss.item<float>();
             if (!float.IsFinite(lossValue))
                 throw new InvalidOperationException(
                     $"The training loss became {lossValue} in epoch {epoch + 1}, batch {batchIndex + 1}. Lower the learning rate " +
                     $"(now {options.Optimizer.LearningRate}) or set GradientClippingNorm.");
-            (options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
+            run.Precision.LossForBackward(options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
             batchIndex++;
             lossSum += lossValue * batch.Count;
             rows += batch.Count;
@@ -125,17 +139,25 @@ public static class TrainingLoop
         return (lossSum / rows, clock.Elapsed.TotalSeconds, rows);
     }
 
-    /// <summary>Clips, sets the scheduled learning rate, steps the optimizer and clears gradients.</summary>
+    /// <summary>
+    /// Unscales (float16), clips, sets the scheduled learning rate, steps the optimizer and clears gradients. A step
+    /// that float16 loss scaling skips still advances the schedule (as with PyTorch's GradScaler and a scheduler).
+    /// </summary>
     private static double Step(TrainingRun run, double[] baseRates, int epoch)
     {
         var options = run.Options;
-        if (options.GradientClippingNorm is double maxNorm)
+        bool take = run.Precision.BeforeStep(run.Task.ParameterGroups().SelectMany(g => g.Parameters));
+        run.State.LossScale = run.Precision.Scaler?.Scale;
+        if (take && options.GradientClippingNorm is double maxNorm)
             torch.nn.utils.clip_grad_norm_(run.Task.ParameterGroups().SelectMany(g => g.Parameters), maxNorm);
         double factor = options.LearningRateSchedule.Factor(run.State.Step, run.State.StepsPerEpoch * options.Epochs, epoch);
         int i = 0;
         foreach (var group in run.Optimizer.ParamGroups)
             group.LearningRate = baseRates[i++] * factor;
-        run.Optimizer.step();
+        if (take)
+            run.Optimizer.step();
+        else
+            run.State.SkippedSteps++;
         run.Optimizer.zero_grad();
         run.State.Step++;
         return baseRates[0] * factor;

@@ -51,6 +51,10 @@ internal sealed class CheckpointCallback : ITrainingCallback
                 $"Checkpoint '{FilePath}' was written by a different run ({saved.Fingerprint}); this run is {fingerprint}. " +
                 "Use an empty checkpoint folder or set Checkpoint.ResumeIfPresent = false.");
 
+        if (saved.Precision != run.State.Precision)
+            throw new InvalidOperationException(
+                $"Checkpoint '{FilePath}' was trained in precision {saved.Precision}; this run trains in {run.State.Precision}. " +
+                "Resume with the same Precision, or use an empty checkpoint folder.");
         using (var weights = WeightSnapshot.Load(reader))
             weights.RestoreInto(run.Task.Network);
         var best = reader.ReadBoolean() ? WeightSnapshot.Load(reader) : null;
@@ -65,6 +69,12 @@ internal sealed class CheckpointCallback : ITrainingCallback
         state.BestEpoch = saved.BestEpoch;
         state.History = saved.History;
         state.StopReason = saved.StopReason;
+        state.SkippedSteps = saved.SkippedSteps;
+        if (run.Precision.Scaler is { } scaler && saved.LossScale is double scale)
+        {
+            scaler.Restore(scale, saved.LossScaleGrowthTracker);
+            state.LossScale = scale;
+        }
         run.Channel.Info(MessageSensitivity.None, "Resumed from checkpoint '{0}' after epoch {1}.", FilePath, saved.EpochsCompleted);
     }
 
@@ -79,7 +89,8 @@ internal sealed class CheckpointCallback : ITrainingCallback
             writer.Write(Magic);
             writer.Write(FormatVersion);
             var saved = new SavedState(Fingerprint(run), state.EpochsCompleted, state.Step, state.BestEpoch, state.History,
-                _earlyStopping.Best, _earlyStopping.Wait, control.ShouldStop ? control.Reason : null);
+                _earlyStopping.Best, _earlyStopping.Wait, control.ShouldStop ? control.Reason : null,
+                state.Precision, state.SkippedSteps, run.Precision.Scaler?.Scale, run.Precision.Scaler?.GrowthTracker ?? 0);
             writer.Write(JsonSerializer.Serialize(saved));
             using (var current = WeightSnapshot.Take(run.Task.Network))
                 current.Save(writer);
@@ -105,6 +116,8 @@ internal sealed class CheckpointCallback : ITrainingCallback
         return Convert.ToHexString(hash, 0, 6);
     }
 
+    // Precision and loss-scaler fields default to float32 and no scaler, so checkpoints written before they existed still load.
     private sealed record SavedState(string Fingerprint, int EpochsCompleted, long Step, int BestEpoch, List<EpochResult> History,
-        double BestLoss, int Wait, StopReason? StopReason);
+        double BestLoss, int Wait, StopReason? StopReason, TrainingPrecision Precision = TrainingPrecision.Float32, long SkippedSteps = 0,
+        double? LossScale = null, int LossScaleGrowthTracker = 0);
 }
