@@ -66,6 +66,13 @@ public abstract class NetworkTrainerOptions
     /// </summary>
     public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
 
+    /// <summary>
+    /// Number format in which the fitted transformer scores (saved with the model). Default
+    /// <see cref="Core.ScoringPrecision.Float32"/>; <see cref="Core.ScoringPrecision.BFloat16"/> is faster on CPUs with
+    /// native bfloat16 and stays within bfloat16 tolerance of float32.
+    /// </summary>
+    public ScoringPrecision ScoringPrecision { get; set; } = ScoringPrecision.Float32;
+
     /// <summary>Dynamic loss scaling used with <see cref="TrainingPrecision.Float16"/>.</summary>
     public LossScalingOptions LossScaling { get; set; } = new();
 
@@ -121,6 +128,8 @@ public abstract class NetworkTrainerOptions
         _ = Checkpoint ?? throw new ArgumentNullException(nameof(Checkpoint));
         if (!Enum.IsDefined(Precision))
             throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"{nameof(Precision)} must be one of {string.Join(", ", Enum.GetNames<TrainingPrecision>())}; found {Precision}.");
+        if (!Enum.IsDefined(ScoringPrecision))
+            throw new ArgumentOutOfRangeException(nameof(ScoringPrecision), ScoringPrecision, $"{nameof(ScoringPrecision)} must be Float32 or BFloat16; found {ScoringPrecision}.");
         (LossScaling ?? throw new ArgumentNullException(nameof(LossScaling))).Validate();
     }
 }
