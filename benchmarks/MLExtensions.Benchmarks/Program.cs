@@ -14,6 +14,7 @@ IBenchmark[] benchmarks =
     new QuantizeBenchmark(),
     new QuantizeModelsBenchmark(),
     new ServeBenchmark(),
+    new PrecisionBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).
