@@ -38,7 +38,7 @@ internal sealed class PrecisionBenchmark : IBenchmark
         output.WriteLine($"  CPU native bfloat16: {CpuPrecisionSupport.NativeBFloat16Feature ?? "none"}; torch threads {get_num_threads()}; {Environment.ProcessorCount} processors");
         output.WriteLine("  'other load' = cores used by other processes during the measurement (/proc/stat); > 0.3 disturbs the figures.");
         output.WriteLine();
-        var table = new TextTable("Measurement", "float32", "bfloat16", "bf16 / f32", "Other load");
+        var table = new EchoingTable(output, "Measurement", "float32", "bfloat16", "bf16 / f32", "Other load");
         if (part is "all" or "matmul")
             MatMul(table);
         var ml = new MLContext(seed: 1);
@@ -82,7 +82,7 @@ internal sealed class PrecisionBenchmark : IBenchmark
         return 0;
     }
 
-    private static void MatMul(TextTable table)
+    private static void MatMul(EchoingTable table)
     {
         const int n = 1024, reps = 10;
         double GFlops(ScalarType type)
@@ -101,7 +101,7 @@ internal sealed class PrecisionBenchmark : IBenchmark
         table.AddRow($"matmul {n}², GFLOP/s", $"{f32:F0}", $"{bf16:F0}", $"{bf16 / f32:F2}×", Load(start));
     }
 
-    private static void Throughput(TextTable table, string what, Func<TrainingPrecision, double> run)
+    private static void Throughput(EchoingTable table, string what, Func<TrainingPrecision, double> run)
     {
         var start = CpuLoad.Take();
         double f32 = run(TrainingPrecision.Float32);
@@ -109,7 +109,7 @@ internal sealed class PrecisionBenchmark : IBenchmark
         table.AddRow(what, $"{f32:F1}", $"{bf16:F1}", $"{bf16 / f32:F2}×", Load(start));
     }
 
-    private static void Text(MLContext ml, BenchmarkArguments arguments, TextTable table, TextWriter output)
+    private static void Text(MLContext ml, BenchmarkArguments arguments, EchoingTable table, TextWriter output)
     {
         string folder = FineFoodReviews.Folder(arguments.String("reviews-data"), RepositoryPaths.Root());
         var rows = FineFoodReviews.Load(ml, folder, "train.csv").Take(arguments.Int("reviews", 128)).ToList();
@@ -159,6 +159,21 @@ internal sealed class PrecisionBenchmark : IBenchmark
     }
 
     private static string Load(CpuSnapshot start) => CpuLoad.OtherCores(start, CpuLoad.Take()) is double cores ? $"{cores:F2} cores" : "unknown";
+
+    /// <summary>A result table that also prints each row when it is added: a run cut short still shows what it measured.</summary>
+    private sealed class EchoingTable(TextWriter output, params string[] headers)
+    {
+        private readonly TextTable _table = new(headers);
+
+        public void AddRow(params string[] cells)
+        {
+            _table.AddRow(cells);
+            output.WriteLine("  " + string.Join(" | ", cells));
+            output.Flush();
+        }
+
+        public void Write(TextWriter writer) => _table.Write(writer);
+    }
 
     private sealed class Prediction
     {

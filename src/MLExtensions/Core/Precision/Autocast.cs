@@ -76,13 +76,10 @@ public static class Autocast
         return torch.matmul(a.to(low), b.to(low)).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    private static readonly HashSet<nn.Module> Hooked = new(ReferenceEqualityComparer.Instance);
+    // Weak, so a model that is dropped without Dispose (hooks still on) is not kept alive by this set.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module, object> Hooked = new();
 
-    private static bool TryMarkHooked(nn.Module module)
-    {
-        lock (Hooked)
-            return Hooked.Add(module);
-    }
+    private static bool TryMarkHooked(nn.Module module) => Hooked.TryAdd(module, module);
 
     private static Tensor? PreHook(nn.Module<Tensor, Tensor> module, Tensor input)
     {
@@ -136,8 +133,7 @@ public static class Autocast
         public void Dispose()
         {
             removeHooks();
-            lock (Hooked)
-                Hooked.Remove(module);
+            Hooked.Remove(module);
         }
     }
 
