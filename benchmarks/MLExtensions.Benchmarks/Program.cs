@@ -18,6 +18,7 @@ IBenchmark[] benchmarks =
     new ClipBenchmark(),
     new DistributedBenchmark(),
     new ExplainBenchmark(),
+    new PrecisionBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

@@ -35,5 +35,7 @@ internal sealed class AugmentedImageTeacher : IOnlineTeacher
 
     public IReadOnlyList<TorchSharp.Modules.Parameter> TrainableParameters() => Array.Empty<TorchSharp.Modules.Parameter>();
 
+    public IEnumerable<nn.Module> Networks => new nn.Module[] { _teacher };
+
     public void Dispose() => _teacher.to(CPU);
 }

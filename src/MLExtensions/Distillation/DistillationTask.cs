@@ -27,6 +27,8 @@ internal sealed class DistillationTask : ITrainingTask
 
     public nn.Module Network => _student.Network;
 
+    public IEnumerable<nn.Module> PrecisionNetworks => _online is null ? new[] { Network } : _online.Networks.Prepend(Network);
+
     public Tensor Forward(Batch batch) =>
         _student.Forward(_online is not null && Network.training ? _online.BeforeStudent(batch) : batch);
 
@@ -140,4 +142,7 @@ internal interface IOnlineTeacher : IDisposable
 
     /// <summary>Parameters trained with the student (e.g. projections between widths).</summary>
     IReadOnlyList<TorchSharp.Modules.Parameter> TrainableParameters();
+
+    /// <summary>The teacher's networks (and trained projections), which follow the run's training precision.</summary>
+    IEnumerable<nn.Module> Networks { get; }
 }

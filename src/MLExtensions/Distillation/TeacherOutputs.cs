@@ -191,6 +191,7 @@ internal sealed class TeacherOutputs
             using (NewDisposeScope())
             {
                 var batch = rows.Count == 1 ? rows[0] : pads ? network.PadRowInputs(rows) : cat(rows, 0);
+                using var precision = network.EnterScoringPrecision();
                 var logits = network.Network.call(batch).contiguous().data<float>().ToArray();
                 for (int r = 0; r < rows.Count; r++)
                     Array.Copy(logits, r * k, outputs, order[start + r] * k, k);

@@ -126,6 +126,8 @@ internal sealed class TextEncoderTeacher : IOnlineTeacher
 
     public IReadOnlyList<Parameter> TrainableParameters() => _projection?.parameters().ToList() ?? new List<Parameter>();
 
+    public IEnumerable<nn.Module> Networks => _projection is null ? new nn.Module[] { _teacher } : new nn.Module[] { _teacher, _projection };
+
     public void Dispose()
     {
         _teacher.Encoder.RecordHiddenStates = false;

@@ -30,7 +30,7 @@ public sealed class NeuralNetworkTransformer : NetworkTransformerBase, ISingleFe
     private readonly NeuralNetworkOptions _options;
 
     internal NeuralNetworkTransformer(IHostEnvironment env, MultiLayerPerceptron network, PredictionOutputs outputs, NeuralNetworkOptions options, string featureColumn, int featureSize)
-        : base(env.Register(nameof(NeuralNetworkTransformer)), network, outputs)
+        : base(env.Register(nameof(NeuralNetworkTransformer)), network, outputs, options.ScoringPrecision)
     {
         _options = options;
         FeatureColumnName = featureColumn;

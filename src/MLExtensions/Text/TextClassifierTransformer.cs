@@ -28,7 +28,7 @@ public sealed class TextClassifierTransformer : NetworkTransformerBase
 
     internal TextClassifierTransformer(IHostEnvironment env, TextClassifierNetwork network, PredictionOutputs outputs, TextClassifierOptions options,
         WordPieceTokenizer tokenizer, TextColumns columns)
-        : base(env.Register(nameof(TextClassifierTransformer)), network, outputs)
+        : base(env.Register(nameof(TextClassifierTransformer)), network, outputs, options.ScoringPrecision)
     {
         _options = options;
         Tokenizer = tokenizer;

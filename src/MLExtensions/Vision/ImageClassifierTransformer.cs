@@ -26,7 +26,7 @@ public sealed class ImageClassifierTransformer : NetworkTransformerBase
     private readonly ImageClassifierOptions _options;
 
     internal ImageClassifierTransformer(IHostEnvironment env, ImageClassifierNetwork network, PredictionOutputs outputs, ImageClassifierOptions options, ImageInput image)
-        : base(env.Register(nameof(ImageClassifierTransformer)), network, outputs)
+        : base(env.Register(nameof(ImageClassifierTransformer)), network, outputs, options.ScoringPrecision)
     {
         _options = options;
         Image = image;

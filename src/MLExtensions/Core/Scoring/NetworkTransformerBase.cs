@@ -20,13 +20,25 @@ namespace MLExtensions.Core;
 /// </remarks>
 public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposable
 {
-    private protected NetworkTransformerBase(IHost host, nn.Module<Tensor, Tensor> network, PredictionOutputs outputs)
+    private protected NetworkTransformerBase(IHost host, nn.Module<Tensor, Tensor> network, PredictionOutputs outputs, ScoringPrecision precision)
         : base(host)
     {
         Network = network;
         Outputs = outputs;
+        ScoringPrecision = precision;
         network.eval();
+        // The hooks stay for the model's lifetime; they compute in bfloat16 only inside Forward's autocast scope.
+        if (precision == ScoringPrecision.BFloat16)
+            _autocast = Autocast.Attach(network);
     }
+
+    private readonly IDisposable? _autocast;
+
+    /// <summary>The number format the network scores in (from the trainer's options, saved with the model).</summary>
+    public ScoringPrecision ScoringPrecision { get; }
+
+    /// <summary>Opens the autocast scope for <see cref="ScoringPrecision"/> (a no-op scope for float32).</summary>
+    internal IDisposable EnterScoringPrecision() => Autocast.Enter(ScoringPrecision == ScoringPrecision.BFloat16 ? ScalarType.BFloat16 : null);
 
     /// <summary>The trained network (evaluation mode). Treat it as read-only: it is shared by all predictions.</summary>
     public nn.Module<Tensor, Tensor> Network { get; }
@@ -68,6 +80,7 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
         ThrowIfDisposed();
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
+        using var precision = EnterScoringPrecision();
         var y = Network.call(input());
         y.data<float>().CopyTo(outputs, 0);
     }
@@ -106,6 +119,7 @@ public abstract class NetworkTransformerBase : RowToRowTransformerBase, IDisposa
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
+        _autocast?.Dispose();
         Network.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -13,6 +13,12 @@ public interface ITrainingTask
     /// <summary>The module being trained; its parameters are optimized and its state is checkpointed.</summary>
     nn.Module Network { get; }
 
+    /// <summary>
+    /// The networks whose Linear and Conv2d layers compute in the run's <see cref="NetworkTrainerOptions.Precision"/>:
+    /// <see cref="Network"/>, plus any other network run during the loss (e.g. a distillation teacher).
+    /// </summary>
+    IEnumerable<nn.Module> PrecisionNetworks => new[] { Network };
+
     /// <summary>Runs the network on a batch and returns its raw outputs (e.g. logits).</summary>
     Tensor Forward(Batch batch);
 

@@ -59,6 +59,23 @@ public abstract class NetworkTrainerOptions
     /// <summary>How training data is read. Default <see cref="DataCaching.Auto"/>.</summary>
     public DataCaching DataCaching { get; set; } = DataCaching.Auto;
 
+    /// <summary>
+    /// Number format of the matrix products and convolutions during training (master weights, optimizer state,
+    /// gradients, losses and normalization stay float32). Default <see cref="TrainingPrecision.Float32"/>.
+    /// See docs/precision.md.
+    /// </summary>
+    public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
+
+    /// <summary>
+    /// Number format in which the fitted transformer scores (saved with the model). Default
+    /// <see cref="Core.ScoringPrecision.Float32"/>; <see cref="Core.ScoringPrecision.BFloat16"/> is faster on CPUs with
+    /// native bfloat16 and stays within bfloat16 tolerance of float32.
+    /// </summary>
+    public ScoringPrecision ScoringPrecision { get; set; } = ScoringPrecision.Float32;
+
+    /// <summary>Dynamic loss scaling used with <see cref="TrainingPrecision.Float16"/>.</summary>
+    public LossScalingOptions LossScaling { get; set; } = new();
+
     /// <summary>Intra-op threads used by TorchSharp; null keeps TorchSharp's default (the core count). Default null.</summary>
     public int? NumberOfThreads { get; set; }
 
@@ -117,6 +134,11 @@ public abstract class NetworkTrainerOptions
         (EarlyStopping ?? throw new ArgumentNullException(nameof(EarlyStopping))).Validate();
         _ = Checkpoint ?? throw new ArgumentNullException(nameof(Checkpoint));
         DataParallel?.Validate();
+        if (!Enum.IsDefined(Precision))
+            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"{nameof(Precision)} must be one of {string.Join(", ", Enum.GetNames<TrainingPrecision>())}; found {Precision}.");
+        if (!Enum.IsDefined(ScoringPrecision))
+            throw new ArgumentOutOfRangeException(nameof(ScoringPrecision), ScoringPrecision, $"{nameof(ScoringPrecision)} must be Float32 or BFloat16; found {ScoringPrecision}.");
+        (LossScaling ?? throw new ArgumentNullException(nameof(LossScaling))).Validate();
     }
 }
 

@@ -34,8 +34,11 @@ public static class TrainingLoop
         Generator generator, Device device, int seed, IHost host, IChannel channel)
     {
         using var optimizer = OptimizerFactory.Create(task.ParameterGroups(), options.Optimizer);
-        var run = new TrainingRun(task, options, optimizer, generator, device, seed, host, channel);
+        using var precision = PrecisionPolicy.Create(options.Precision, options.LossScaling, task.PrecisionNetworks, channel);
+        var run = new TrainingRun(task, options, optimizer, generator, device, seed, host, channel) { Precision = precision };
         var state = run.State;
+        state.Precision = precision.Precision;
+        state.LossScale = precision.Scaler?.Scale;
         state.MaxEpochs = options.Epochs;
         state.HasValidation = validation is not null;
         var probe = task.CreateValidationMetric();
@@ -70,16 +73,22 @@ public static class TrainingLoop
                 foreach (var callback in callbacks)
                     callback.OnEpochBegin(run);
 
+                long skippedBefore = state.SkippedSteps;
                 var (trainLoss, seconds, rows) = TrainOneEpoch(run, train, epoch, baseRates, callbacks);
                 parallel?.SynchronizeBuffers(task.Network);
-                var (validationLoss, metric) = validation is null ? (null, null)
-                    : Validate(task, validation, options.BatchSize, parallel is { ShardsValidation: true } ? parallel : null);
+                (double? validationLoss, double? metric) = (null, null);
+                if (validation is not null)
+                {
+                    using var autocast = precision.EnterForward();
+                    (validationLoss, metric) = Validate(task, validation, options.BatchSize, parallel is { ShardsValidation: true } ? parallel : null);
+                }
 #if DEBUG
                 parallel?.AssertIdenticalWeights(task.Network, epoch);
 #endif
 
                 state.EpochsCompleted = epoch + 1;
-                state.History.Add(new EpochResult(epoch + 1, trainLoss, validationLoss, metric, seconds, rows / Math.Max(seconds, 1e-9)));
+                state.History.Add(new EpochResult(epoch + 1, trainLoss, validationLoss, metric, seconds, rows / Math.Max(seconds, 1e-9),
+                    state.SkippedSteps - skippedBefore));
                 var control = new TrainingControl();
                 foreach (var callback in callbacks)
                     callback.OnEpochEnd(run, control);
@@ -126,8 +135,12 @@ public static class TrainingLoop
             float lossValue = 0;
             if (batch.Count > 0) // data-parallel: a rank's share of the epoch's last, tiny global batch may be empty
             {
-                var output = task.Forward(batch);
-                var loss = task.ComputeLoss(output, batch);
+                Tensor output, loss;
+                using (run.Precision.EnterForward())
+                {
+                    output = task.Forward(batch);
+                    loss = task.ComputeLoss(output, batch); // loss ops are not autocast: they compute in float32 (a teacher's layers are)
+                }
                 lossValue = loss.item<float>();
                 if (!float.IsFinite(lossValue))
                     throw new InvalidOperationException(
@@ -135,7 +148,7 @@ public static class TrainingLoop
                         $"(now {options.Optimizer.LearningRate}) or set GradientClippingNorm.");
                 if (parallel is not null)
                     loss = parallel.ScaleLoss(loss, batch);
-                (options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
+                run.Precision.LossForBackward(options.GradientAccumulationSteps > 1 ? loss / options.GradientAccumulationSteps : loss).backward();
             }
             batchIndex++;
             lossSum += lossValue * batch.Count;
@@ -159,12 +172,18 @@ public static class TrainingLoop
         return (lossSum / rows, seconds, rows);
     }
 
-    /// <summary>Clips, sets the scheduled learning rate, steps the optimizer and clears gradients.</summary>
+    /// <summary>
+    /// Unscales (float16), clips, sets the scheduled learning rate, steps the optimizer and clears gradients. A step
+    /// that float16 loss scaling skips still advances the schedule (as with PyTorch's GradScaler and a scheduler).
+    /// </summary>
     private static double Step(TrainingRun run, double[] baseRates, int epoch)
     {
         var options = run.Options;
+        // Gradients are summed over the ranks first, so float16's overflow check and the step decide alike on every rank.
         run.Parallel?.ReduceGradients();
-        if (options.GradientClippingNorm is double maxNorm)
+        bool take = run.Precision.BeforeStep(run.Task.ParameterGroups().SelectMany(g => g.Parameters));
+        run.State.LossScale = run.Precision.Scaler?.Scale;
+        if (take && options.GradientClippingNorm is double maxNorm)
             torch.nn.utils.clip_grad_norm_(run.Task.ParameterGroups().SelectMany(g => g.Parameters), maxNorm);
         double factor = options.LearningRateSchedule.Factor(run.State.Step, run.State.StepsPerEpoch * options.Epochs, epoch);
         if (run.Parallel is { } parallel)
@@ -172,7 +191,10 @@ public static class TrainingLoop
         int i = 0;
         foreach (var group in run.Optimizer.ParamGroups)
             group.LearningRate = baseRates[i++] * factor;
-        run.Optimizer.step();
+        if (take)
+            run.Optimizer.step();
+        else
+            run.State.SkippedSteps++;
         run.Optimizer.zero_grad();
         run.State.Step++;
         return baseRates[0] * factor;

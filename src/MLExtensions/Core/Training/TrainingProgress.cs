@@ -26,6 +26,7 @@ public enum TrainingPhase
 /// <param name="ValidationMetric">Validation metric of the epoch (end-of-epoch reports with validation only).</param>
 /// <param name="SamplesPerSecond">Training throughput over the epoch so far.</param>
 /// <param name="LearningRate">Learning rate of the first parameter group at the last step.</param>
+/// <param name="SkippedSteps">Optimizer steps skipped so far by float16 loss scaling (non-finite gradients); 0 in the other precisions.</param>
 public sealed record TrainingProgress(
     TrainingPhase Phase,
     int Epoch,
@@ -38,4 +39,5 @@ public sealed record TrainingProgress(
     string MetricName,
     double? ValidationMetric,
     double SamplesPerSecond,
-    double LearningRate);
+    double LearningRate,
+    long SkippedSteps = 0);

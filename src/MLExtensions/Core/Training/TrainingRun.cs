@@ -47,6 +47,9 @@ public sealed class TrainingRun
     /// <summary>The ML.NET channel of the trainer (messages reach <c>MLContext.Log</c>).</summary>
     internal IChannel Channel { get; }
 
+    /// <summary>The run's precision policy (autocast scope, float16 loss scaler).</summary>
+    internal PrecisionPolicy Precision { get; init; } = null!;
+
     /// <summary>The trainer's host (cancellation through the ML.NET environment).</summary>
     internal IHost Host { get; }
 }

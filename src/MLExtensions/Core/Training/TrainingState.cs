@@ -7,7 +7,9 @@ namespace MLExtensions.Core;
 /// <param name="ValidationMetric">Validation metric, when validated.</param>
 /// <param name="Seconds">Wall time of the epoch's training part.</param>
 /// <param name="SamplesPerSecond">Training throughput.</param>
-public sealed record EpochResult(int Epoch, double TrainingLoss, double? ValidationLoss, double? ValidationMetric, double Seconds, double SamplesPerSecond);
+/// <param name="SkippedSteps">Optimizer steps skipped in this epoch because float16 loss scaling found non-finite gradients.</param>
+public sealed record EpochResult(int Epoch, double TrainingLoss, double? ValidationLoss, double? ValidationMetric, double Seconds, double SamplesPerSecond,
+    long SkippedSteps = 0);
 
 /// <summary>Why training ended.</summary>
 public enum StopReason
@@ -56,6 +58,15 @@ public sealed class TrainingState
     /// Wall time this rank spent adding gradients over the ranks (data-parallel training); 0 in single-process training.
     /// </summary>
     public double CommunicationSeconds { get; internal set; }
+
+    /// <summary>The precision the run trains in (<see cref="TrainingPrecision.Auto"/> already resolved for this CPU).</summary>
+    public TrainingPrecision Precision { get; internal set; }
+
+    /// <summary>Optimizer steps skipped so far because float16 loss scaling found non-finite gradients (0 otherwise).</summary>
+    public long SkippedSteps { get; internal set; }
+
+    /// <summary>The current float16 loss scale; null for the other precisions.</summary>
+    public double? LossScale { get; internal set; }
 
     /// <summary>Why training ended (set at the end).</summary>
     public StopReason? StopReason { get; internal set; }

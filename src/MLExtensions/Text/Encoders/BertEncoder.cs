@@ -349,7 +349,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var q = Split(query.call(hidden));
             var k = Split(key.call(hidden));
             var v = Split(value.call(hidden));
-            var scores = torch.matmul(q, k.transpose(-1, -2)).div(_scoreDivisor).add(mask, RootedScalars.One);
+            var scores = Autocast.MatMul(q, k.transpose(-1, -2)).div(_scoreDivisor).add(mask, RootedScalars.One);
             var attention = nn.functional.softmax(scores, -1);
             if (RecordProbabilities)
             {
@@ -357,7 +357,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
                 LastProbabilities = attention.mean(new long[] { 1 }).DetachFromDisposeScope();
             }
             var probabilities = dropout.call(attention);
-            var context = torch.matmul(probabilities, v).transpose(1, 2).contiguous().view(n, l, _heads * _headSize);
+            var context = Autocast.MatMul(probabilities, v).transpose(1, 2).contiguous().view(n, l, _heads * _headSize);
             return context.MoveToOuterDisposeScope();
         }
     }

@@ -73,6 +73,10 @@ internal sealed class CheckpointCallback : ITrainingCallback
                 $"Checkpoint '{FilePath}' was written with a global batch of {savedBatch} rows (BatchSize × data-parallel ranks); this run's is " +
                 $"{GlobalBatch(run)} (BatchSize {run.Options.BatchSize} × {(run.Parallel?.Size ?? 1)} rank(s)). Resume with the same global batch.");
 
+        if (saved.Precision != run.State.Precision)
+            throw new InvalidOperationException(
+                $"Checkpoint '{FilePath}' was trained in precision {saved.Precision}; this run trains in {run.State.Precision}. " +
+                "Resume with the same Precision, or use an empty checkpoint folder.");
         using (var weights = WeightSnapshot.Load(reader))
             weights.RestoreInto(run.Task.Network);
         var best = reader.ReadBoolean() ? WeightSnapshot.Load(reader) : null;
@@ -87,6 +91,12 @@ internal sealed class CheckpointCallback : ITrainingCallback
         state.BestEpoch = saved.BestEpoch;
         state.History = saved.History;
         state.StopReason = saved.StopReason;
+        state.SkippedSteps = saved.SkippedSteps;
+        if (run.Precision.Scaler is { } scaler && saved.LossScale is double scale)
+        {
+            scaler.Restore(scale, saved.LossScaleGrowthTracker);
+            state.LossScale = scale;
+        }
         run.Channel.Info(MessageSensitivity.None, "Resumed from checkpoint '{0}' after epoch {1}.", FilePath, saved.EpochsCompleted);
     }
 
@@ -104,7 +114,8 @@ internal sealed class CheckpointCallback : ITrainingCallback
             writer.Write(FormatVersion);
             var saved = new SavedState(Fingerprint(run), state.EpochsCompleted, state.Step, state.BestEpoch, state.History,
                 _earlyStopping.Best, _earlyStopping.Wait, control.ShouldStop ? control.Reason : null,
-                run.Options.DataParallel is null ? null : GlobalBatch(run));
+                run.Options.DataParallel is null ? null : GlobalBatch(run),
+                state.Precision, state.SkippedSteps, run.Precision.Scaler?.Scale, run.Precision.Scaler?.GrowthTracker ?? 0);
             writer.Write(JsonSerializer.Serialize(saved, Json));
             using (var current = WeightSnapshot.Take(run.Task.Network))
                 current.Save(writer);
@@ -134,7 +145,9 @@ internal sealed class CheckpointCallback : ITrainingCallback
     }
 
     // GlobalBatch: BatchSize × ranks of a data-parallel run; not written (null) by single-process runs.
+    // Precision and loss-scaler fields default to float32 and no scaler, so checkpoints written before they existed still load.
     private sealed record SavedState(string Fingerprint, int EpochsCompleted, long Step, int BestEpoch, List<EpochResult> History,
         double BestLoss, int Wait, StopReason? StopReason,
-        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? GlobalBatch = null);
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? GlobalBatch = null,
+        TrainingPrecision Precision = TrainingPrecision.Float32, long SkippedSteps = 0, double? LossScale = null, int LossScaleGrowthTracker = 0);
 }

@@ -28,7 +28,7 @@ internal sealed class ProgressCallback : ITrainingCallback
             return;
         var state = run.State;
         _progress?.Report(new TrainingProgress(TrainingPhase.Batch, state.EpochsCompleted + 1, state.MaxEpochs, state.Step, batch.BatchInEpoch,
-            BatchesPerEpoch(run), batch.MeanLoss, null, state.MetricName, null, batch.SamplesPerSecond, batch.LearningRate));
+            BatchesPerEpoch(run), batch.MeanLoss, null, state.MetricName, null, batch.SamplesPerSecond, batch.LearningRate, state.SkippedSteps));
     }
 
     public void OnEpochEnd(TrainingRun run, TrainingControl control)
@@ -40,8 +40,11 @@ internal sealed class ProgressCallback : ITrainingCallback
                 e.Epoch, state.MaxEpochs, e.TrainingLoss, validationLoss, state.MetricName, e.ValidationMetric, e.SamplesPerSecond);
         else
             run.Channel.Info(MessageSensitivity.None, "Epoch {0}/{1}: training loss {2:F4}, {3:F0} samples/s.", e.Epoch, state.MaxEpochs, e.TrainingLoss, e.SamplesPerSecond);
+        if (e.SkippedSteps > 0)
+            run.Channel.Info(MessageSensitivity.None, "Epoch {0}: float16 loss scaling skipped {1} steps with non-finite gradients; loss scale now {2}.",
+                e.Epoch, e.SkippedSteps, state.LossScale);
         _progress?.Report(new TrainingProgress(TrainingPhase.EpochEnd, e.Epoch, state.MaxEpochs, state.Step, _last.BatchInEpoch, BatchesPerEpoch(run),
-            e.TrainingLoss, e.ValidationLoss, state.MetricName, e.ValidationMetric, e.SamplesPerSecond, _last.LearningRate));
+            e.TrainingLoss, e.ValidationLoss, state.MetricName, e.ValidationMetric, e.SamplesPerSecond, _last.LearningRate, state.SkippedSteps));
     }
 
     public void OnTrainEnd(TrainingRun run, Exception? error)
@@ -52,7 +55,7 @@ internal sealed class ProgressCallback : ITrainingCallback
         var best = state.BestEpoch > 0 ? state.History[state.BestEpoch - 1] : state.History[^1];
         run.Channel.Info(MessageSensitivity.None, "Training finished after {0} epochs ({1}); kept epoch {2}.", state.EpochsCompleted, state.StopReason, best.Epoch);
         _progress?.Report(new TrainingProgress(TrainingPhase.Completed, best.Epoch, state.MaxEpochs, state.Step, _last.BatchInEpoch, BatchesPerEpoch(run),
-            best.TrainingLoss, best.ValidationLoss, state.MetricName, best.ValidationMetric, best.SamplesPerSecond, _last.LearningRate));
+            best.TrainingLoss, best.ValidationLoss, state.MetricName, best.ValidationMetric, best.SamplesPerSecond, _last.LearningRate, state.SkippedSteps));
     }
 
     private static int? BatchesPerEpoch(TrainingRun run) =>
