@@ -118,7 +118,7 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
 
     internal ZeroShotImageClassifierTransformer(IHostEnvironment env, ZeroShotNetwork network, PredictionOutputs outputs, ClipTokenizer? tokenizer,
         ImageInput image, IReadOnlyList<string> classNames, IReadOnlyList<string> templates)
-        : base(env.Register(nameof(ZeroShotImageClassifierTransformer)), network, outputs)
+        : base(env.Register(nameof(ZeroShotImageClassifierTransformer)), network, outputs, ScoringPrecision.Float32) // no bfloat16 scoring option for CLIP towers yet
     {
         _tokenizer = tokenizer;
         Image = image;
