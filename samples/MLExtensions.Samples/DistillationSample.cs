@@ -31,18 +31,10 @@ internal static class DistillationSample
         ImageClassifierOptions Options(ImageArchitecture architecture, string title, out ConsoleProgress progress)
         {
             progress = new ConsoleProgress(epochs, title);
-            return new ImageClassifierOptions
-            {
-                ImageColumnName = nameof(VisionSample.Item.Pixels),
-                ImageChannels = 1,
-                ImageHeight = 28,
-                ImageWidth = 28,
-                Architecture = architecture,
-                Epochs = epochs,
-                Augmentation = { RandomCropPadding = 2, HorizontalFlip = true },
-                Progress = progress,
-                ProgressInterval = 5,
-            };
+            var options = VisionSample.ImageOptions(architecture, epochs);
+            options.Progress = progress;
+            options.ProgressInterval = 5;
+            return options;
         }
 
         var teacherOptions = Options(ImageArchitecture.DefaultCnn, "Teacher: DefaultCnn", out var teacherProgress);

@@ -42,16 +42,7 @@ internal static class VisionSample
         var test = ml.Data.LoadFromEnumerable(Load(data, "t10k"));
         Console.WriteLine($"Fashion-MNIST from {data}: {train.GetRowCount()} training and {test.GetRowCount()} test images.\n");
 
-        var options = new ImageClassifierOptions
-        {
-            ImageColumnName = nameof(Item.Pixels),
-            ImageChannels = 1,
-            ImageHeight = 28,
-            ImageWidth = 28,
-            Architecture = architecture,
-            Epochs = epochs,
-            Augmentation = { RandomCropPadding = 2, HorizontalFlip = true },
-        };
+        var options = ImageOptions(architecture, epochs);
         using var progress = new ConsoleProgress(epochs, $"Training {architecture} on Fashion-MNIST");
         options.Progress = progress;
         options.ProgressInterval = 5;
@@ -86,6 +77,18 @@ internal static class VisionSample
         }
         return 0;
     }
+
+    /// <summary>The samples' image classifier settings for Fashion-MNIST: 1 × 28 × 28 byte pixels, random crops and flips.</summary>
+    internal static ImageClassifierOptions ImageOptions(ImageArchitecture architecture, int epochs) => new()
+    {
+        ImageColumnName = nameof(Item.Pixels),
+        ImageChannels = 1,
+        ImageHeight = 28,
+        ImageWidth = 28,
+        Architecture = architecture,
+        Epochs = epochs,
+        Augmentation = { RandomCropPadding = 2, HorizontalFlip = true },
+    };
 
     internal static IEnumerable<Item> Load(string folder, string prefix)
     {

@@ -116,7 +116,7 @@ public static class MulticlassClassificationCatalogExtensions
 
     /// <summary>
     /// Knowledge distillation: trains a small student network (an MLP, a CNN or a small transformer encoder, chosen by
-    /// <see cref="DistillationOptions.Student"/>) to imitate a fitted <paramref name="teacher"/>.
+    /// <see cref="DistillationOptions.Student"/>, or from the teacher and the data when it is null) to imitate a fitted <paramref name="teacher"/>.
     /// </summary>
     /// <param name="catalog">The multiclass classification trainers catalog.</param>
     /// <param name="teacher">Any fitted transformer (or pipeline) producing a Score column for the same classes as the student's label:

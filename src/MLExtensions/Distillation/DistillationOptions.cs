@@ -18,7 +18,11 @@ public sealed class DistillationOptions
     /// The student and how it trains: <see cref="NeuralNetworkOptions"/> (an MLP on a feature vector),
     /// <see cref="ImageClassifierOptions"/> (a CNN; multiclass only) or <see cref="TextClassifierOptions"/> (a transformer encoder, e.g.
     /// <see cref="TextEncoderSource.Scratch"/> with a small <see cref="BertConfig"/>). Its label, input columns, epochs, optimizer,
-    /// validation, progress and cancellation settings apply as in ordinary training. Required.
+    /// validation, progress and cancellation settings apply as in ordinary training. Null (the default) chooses the student from the
+    /// teacher and the data and logs the choice: the input column is the teacher's own when the teacher is a network of this library,
+    /// else <c>Features</c>; a numeric feature vector gets <see cref="NeuralNetworkOptions"/> defaults, an image column a LeNet-5 with
+    /// the teacher's image settings, a text column the 2 × 128 transformer student of the distillation benchmark's best recipe
+    /// (docs/distillation.md, "Default students").
     /// </summary>
     public NetworkTrainerOptions? Student { get; set; }
 
@@ -47,12 +51,25 @@ public sealed class DistillationOptions
     /// <summary>Extra ways to transfer knowledge between transformer encoders (text students with a text classifier teacher of this library).</summary>
     public TextDistillationOptions Text { get; set; } = new();
 
-    /// <summary>Checks every setting; throws <see cref="ArgumentException"/> or <see cref="ArgumentOutOfRangeException"/> naming it.</summary>
+    /// <summary>A copy with another student and text-transfer options (the other settings shared), for a default student.</summary>
+    internal DistillationOptions With(NetworkTrainerOptions student, TextDistillationOptions text) => new()
+    {
+        Student = student,
+        Temperature = Temperature,
+        Alpha = Alpha,
+        TeacherScoreColumnName = TeacherScoreColumnName,
+        TeacherProbabilityColumnName = TeacherProbabilityColumnName,
+        TeacherSeesAugmentedImages = TeacherSeesAugmentedImages,
+        Text = text,
+    };
+
+    /// <summary>
+    /// Checks every setting; throws <see cref="ArgumentException"/> or <see cref="ArgumentOutOfRangeException"/> naming it. A null
+    /// <see cref="Student"/> is valid: the trainer chooses one when it sees the data.
+    /// </summary>
     public void Validate()
     {
-        if (Student is null)
-            throw new ArgumentException("DistillationOptions.Student must be set to the student's trainer options (NeuralNetworkOptions, ImageClassifierOptions or TextClassifierOptions).", nameof(Student));
-        if (Student is not (NeuralNetworkOptions or ImageClassifierOptions or TextClassifierOptions))
+        if (Student is not null and not (NeuralNetworkOptions or ImageClassifierOptions or TextClassifierOptions))
             throw new ArgumentException($"DistillationOptions.Student has type {Student.GetType().Name}; use NeuralNetworkOptions, ImageClassifierOptions or TextClassifierOptions.", nameof(Student));
         if (!(Temperature > 0) || double.IsInfinity(Temperature))
             throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, $"Temperature must be a finite number > 0; found {Temperature}.");
@@ -61,8 +78,8 @@ public sealed class DistillationOptions
         Check.NotEmpty(TeacherScoreColumnName, nameof(TeacherScoreColumnName));
         ArgumentNullException.ThrowIfNull(Text, nameof(Text));
         Text.Validate();
-        Student.Validate();
-        if (Text.AddsSentenceRows)
+        Student?.Validate();
+        if (Text.AddsSentenceRows && Student is not null)
         {
             if (Student is not TextClassifierOptions text)
                 throw new ArgumentException(

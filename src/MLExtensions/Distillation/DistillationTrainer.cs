@@ -50,13 +50,73 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
     public TrainingState? LastTrainingState { get; private set; }
 
     /// <inheritdoc />
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => CreateStudentTrainer() switch
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) => GetOutputSchema(inputSchema, Resolve(inputSchema, null, null));
+
+    private SchemaShape GetOutputSchema(SchemaShape inputSchema, DistillationOptions options)
     {
+        CheckStudentReadsTeacherInput(options.Student!, inputSchema);
+        return CreateStudentTrainer(options.Student!) switch
+        {
         NeuralNetworkTrainer t => t.GetOutputSchema(inputSchema),
         ImageClassifierTrainer t => t.GetOutputSchema(inputSchema),
         TextClassifierTrainer t => t.GetOutputSchema(inputSchema),
         var t => throw new InvalidOperationException($"Unexpected student trainer {t.GetType().Name}."),
-    };
+        };
+    }
+
+    /// <summary>
+    /// The options as given, or, when <see cref="DistillationOptions.Student"/> is null, a copy with the default student for this
+    /// teacher and data (<see cref="DefaultStudent"/>), logged on <paramref name="channel"/>.
+    /// </summary>
+    private DistillationOptions Resolve(SchemaShape schema, IDataView? data, IChannel? channel)
+    {
+        if (_options.Student is not null)
+            return _options;
+        var choice = DefaultStudent.Choose(_teacher, schema, _options, data is null ? null : CountRows(data));
+        channel?.Info(MessageSensitivity.None, "DistillationOptions.Student is null; default student: {0}.", choice.Reason);
+        var options = _options.With(choice.Student, choice.Text);
+        options.Validate();
+        if (_kind == PredictionTask.BinaryClassification && options.Student is ImageClassifierOptions)
+            throw new ArgumentException("The default student for an image teacher is an image classifier, which is multiclass; use the multiclass Distill with a two-class key label.", "options");
+        return options;
+    }
+
+    private static long CountRows(IDataView data)
+    {
+        if (data.GetRowCount() is long known)
+            return known;
+        long rows = 0;
+        using var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>());
+        while (cursor.MoveNext())
+            rows++;
+        return rows;
+    }
+
+    /// <summary>
+    /// Student options that cannot read what the teacher reads: a feature-vector student of an image classifier teacher's image
+    /// column, or a text student whose text column is not text.
+    /// </summary>
+    private void CheckStudentReadsTeacherInput(NetworkTrainerOptions student, SchemaShape schema)
+    {
+        var network = TeacherBinding.FindNetwork(_teacher).Network;
+        if (network is ImageClassifierTransformer image && student is NeuralNetworkOptions vector)
+            throw new ArgumentException(
+                $"The teacher is an image classifier reading the image column '{image.Image.ColumnName}', but DistillationOptions.Student is NeuralNetworkOptions, " +
+                $"which reads the feature vector '{vector.FeatureColumnName}'. Set Student to ImageClassifierOptions (ImageColumnName = \"{image.Image.ColumnName}\"), " +
+                "or leave it null for the default LeNet-5 student with the teacher's image settings.", "options");
+        if (student is TextClassifierOptions text)
+        {
+            foreach (string? name in new[] { text.TextColumnName, text.SecondTextColumnName })
+            {
+                if (name is not null && schema.TryFindColumn(name, out var column)
+                    && !(column.Kind == SchemaShape.Column.VectorKind.Scalar && column.ItemType is Microsoft.ML.Data.TextDataViewType))
+                    throw new ArgumentException(
+                        $"DistillationOptions.Student is TextClassifierOptions, which reads text, but its column '{name}' holds " +
+                        $"{(column.Kind == SchemaShape.Column.VectorKind.Scalar ? "" : "a vector of ")}{column.ItemType}, not text. Use NeuralNetworkOptions for a " +
+                        "feature vector or ImageClassifierOptions for images, set TextColumnName to a text column, or leave Student null to choose from the data.", "options");
+            }
+        }
+    }
 
     /// <summary>Scores the data with the teacher once, then trains the student.</summary>
     /// <exception cref="ArgumentException">The teacher has no score column, cannot read the data, or classifies other classes.</exception>
@@ -67,7 +127,8 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
-        if (_options.Student!.DataParallel is null)
+        // A null student gets a default one (single-process); a student of the user's may train data-parallel.
+        if (_options.Student?.DataParallel is null)
             return FitInThisProcess(input, null);
         var communicator = DataParallel.Communicator;
         try
@@ -85,34 +146,35 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
     /// <summary>The teacher pass and the student's training; <paramref name="parallel"/> shares the teacher pass between ranks.</summary>
     private NetworkTransformerBase FitInThisProcess(IDataView input, MLExtensions.Core.Distributed.MpiCommunicator? parallel)
     {
-        var student = _options.Student!;
         TorchNativeLoader.EnsureLoaded();
         using var channel = _host.Start("Distillation");
+        var options = Resolve(SchemaShape.Create(input.Schema), input, channel);
+        var student = options.Student!;
 
         // Check everything the student needs before the (possibly slow) teacher pass.
-        GetOutputSchema(SchemaShape.Create(input.Schema));
+        GetOutputSchema(SchemaShape.Create(input.Schema), options);
         var label = LabelBinding.Bind(input.Schema, LabelColumn(student), _kind);
-        var teacher = TeacherBinding.Bind(_teacher, input.Schema, label, _options);
-        OnlineTeachers.Validate(teacher, _options);
+        var teacher = TeacherBinding.Bind(_teacher, input.Schema, label, options);
+        OnlineTeachers.Validate(teacher, options);
         if (student.ValidationData is { } validationData)
-            TeacherBinding.Bind(_teacher, validationData.Schema, LabelBinding.Bind(validationData.Schema, LabelColumn(student), _kind), _options);
+            TeacherBinding.Bind(_teacher, validationData.Schema, LabelBinding.Bind(validationData.Schema, LabelColumn(student), _kind), options);
 
         var originalValidation = student.ValidationData;
         try
         {
-            var training = _options.Text.AddsSentenceRows ? AddSentenceRows(input, (TextClassifierOptions)student, channel) : input;
+            var training = options.Text.AddsSentenceRows ? AddSentenceRows(input, (TextClassifierOptions)student, options.Text, channel) : input;
             var outputs = TeacherOutputs.Compute(teacher, training, channel, student.CancellationToken, parallel);
             channel.Info(MessageSensitivity.None, "Teacher scored {0} training rows; soft targets: {1}; temperature {2}, alpha {3}.",
-                outputs.Rows, outputs.Source, _options.Temperature, _options.Alpha);
+                outputs.Rows, outputs.Source, options.Temperature, options.Alpha);
             var trainView = new TeacherColumnDataView(training, outputs, TeacherColumnName);
             if (student.ValidationData is { } validation)
                 student.ValidationData = new TeacherColumnDataView(validation, TeacherOutputs.Compute(teacher, validation, channel, student.CancellationToken, parallel), TeacherColumnName);
 
-            var loss = new DistillationLoss(_kind, _options.Temperature, _options.Alpha);
+            var loss = new DistillationLoss(_kind, options.Temperature, options.Alpha);
             using var hooks = new StudentHooks(TeacherColumnName, outputs.Count, LabelColumn(student), _kind, loss,
-                (task, context) => OnlineTeachers.Create(teacher, _options, task, context),
-                (network, log) => OnlineTeachers.InitializeStudent(teacher, _options, network, log));
-            var model = CreateStudentTrainer() switch
+                (task, context) => OnlineTeachers.Create(teacher, options, task, context),
+                (network, log) => OnlineTeachers.InitializeStudent(teacher, options, network, log));
+            var model = CreateStudentTrainer(student) switch
             {
                 NeuralNetworkTrainer t => FitStudent(t, trainView, hooks),
                 ImageClassifierTrainer t => FitStudent(t, trainView, hooks),
@@ -136,7 +198,7 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
     /// Holds out the validation rows first (unless validation data was given), so that no sentence of a validation text is
     /// trained on, then adds the unlabeled sentence rows to the rest.
     /// </summary>
-    private IDataView AddSentenceRows(IDataView input, TextClassifierOptions student, IChannel channel)
+    private IDataView AddSentenceRows(IDataView input, TextClassifierOptions student, TextDistillationOptions text, IChannel channel)
     {
         int seed = TorchDevices.ResolveSeed(_host, student.Seed);
         var training = input;
@@ -147,11 +209,11 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
             training = train;
             student.ValidationData = validation;
         }
-        var expanded = SentenceRowsDataView.Create(training, student.TextColumnName, student.LabelColumnName, _options.Text,
+        var expanded = SentenceRowsDataView.Create(training, student.TextColumnName, student.LabelColumnName, text,
             Seeds.Derive(seed, Seeds.SentenceRows), student.CancellationToken);
         channel.Info(MessageSensitivity.None, "Added {0} unlabeled rows made of the sentences of {1} training texts (sentences and pairs: {2}; " +
-            "one sentence left out: {3}; recombined: {4}).", expanded.AddedRows, expanded.SourceRows, _options.Text.AddSentences,
-            _options.Text.AddLeaveOneSentenceOut, _options.Text.RecombinedSentenceRows);
+            "one sentence left out: {3}; recombined: {4}).", expanded.AddedRows, expanded.SourceRows, text.AddSentences,
+            text.AddLeaveOneSentenceOut, text.RecombinedSentenceRows);
         return expanded;
     }
 
@@ -164,7 +226,7 @@ public sealed class DistillationTrainer : IEstimator<NetworkTransformerBase>
         return model;
     }
 
-    private object CreateStudentTrainer() => _options.Student switch
+    private object CreateStudentTrainer(NetworkTrainerOptions student) => student switch
     {
         NeuralNetworkOptions o => new NeuralNetworkTrainer(_host, o, _kind),
         ImageClassifierOptions o => new ImageClassifierTrainer(_host, o),

@@ -124,7 +124,7 @@ internal sealed class TeacherBinding
     }
 
     /// <summary>The last network of this library in the teacher (itself, or an element of its chain), and the steps before it.</summary>
-    private static (NetworkTransformerBase? Network, IReadOnlyList<ITransformer> Upstream) FindNetwork(ITransformer teacher)
+    internal static (NetworkTransformerBase? Network, IReadOnlyList<ITransformer> Upstream) FindNetwork(ITransformer teacher)
     {
         var steps = Flatten(teacher).ToList();
         int last = steps.FindLastIndex(t => t is NetworkTransformerBase);

@@ -32,6 +32,9 @@ public sealed class ImageClassifierTransformer : NetworkTransformerBase
         Image = image;
     }
 
+    /// <summary>The options it was trained with (image settings that a distillation student copies).</summary>
+    internal ImageClassifierOptions Options => _options;
+
     /// <summary>The image column and its declared shape.</summary>
     public ImageInput Image { get; }
 
