@@ -49,13 +49,15 @@ internal static class PredictRequestReader
             return TooLarge(options);
         }
 
-        if (buffer.Length == 0 || buffer.ToArray().All(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+        // GetBuffer + length: no copy of the body (it may be up to MaxRequestBodyBytes) for the check or the parse.
+        var body = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+        if (body.IsEmpty || !body.Span.ContainsAnyExcept(" \t\r\n"u8))
             return Result.Invalid(BodyField, "the request body is empty; send a JSON object such as {\"text\": \"Great coffee!\"}.");
 
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (JsonException e)
         {
