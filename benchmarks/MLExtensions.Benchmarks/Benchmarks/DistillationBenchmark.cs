@@ -34,6 +34,8 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("student-width", "N", "text student width (default 128)"),
         new("student-layers", "N", "text student layers (default 2)"),
         new("student-embedding-rank", "N", "text student word-embedding rank, 0 = full width (default 0; e.g. 24 with --student-width 384 keeps a fifth of MiniLM's parameters)"),
+        new("student-prune", null, "text students keep word embeddings only for the pieces of their training rows (TextClassifierOptions.VocabularyPruning)"),
+        new("student-keep-first", "N", "with --student-prune: also keep the vocabulary's first N ordinary pieces (default 0)"),
         new("student-lr", "x", "text student learning rate (default 1e-3)"),
         new("student-keep-last", null, "text students keep their last epoch's weights instead of the best epoch's on validation"),
         new("student-freeze-embeddings", null, "text students keep their embeddings as initialised (with the augmented variant: the teacher's, projected)"),
