@@ -41,10 +41,14 @@ internal static class TextSample
         string folder = Option(args, "--data") ?? Path.Combine(AppContext.BaseDirectory, "data", "fine-foods");
         int epochs = int.Parse(Option(args, "--epochs") ?? "1");
         int? limit = Option(args, "--train-limit") is string l ? int.Parse(l) : null;
+        int seed = int.Parse(Option(args, "--seed") ?? "1");
+        int maxLength = int.Parse(Option(args, "--max-length") ?? "128");
+        double? learningRate = Option(args, "--learning-rate") is string r ? double.Parse(r, System.Globalization.CultureInfo.InvariantCulture) : null;
+        double? validation = Option(args, "--validation-fraction") is string v ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : null;
         string output = Path.GetFullPath(Option(args, "--output") ?? "sample-output");
         Directory.CreateDirectory(output);
 
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: seed);
         var trainRows = Load(ml, Path.Combine(folder, "train.csv")).Take(limit ?? int.MaxValue).ToList();
         var testRows = Load(ml, Path.Combine(folder, "test.csv")).ToList();
         var train = ml.Data.LoadFromEnumerable(trainRows);
@@ -55,13 +59,20 @@ internal static class TextSample
             .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()).Fit(train);
         double baselineAccuracy = ml.BinaryClassification.Evaluate(baseline.Transform(test)).Accuracy;
 
-        var options = new TextClassifierOptions { Epochs = epochs, MaxLength = 128, BatchSize = 16 };
+        var options = new TextClassifierOptions { Epochs = epochs, MaxLength = maxLength, BatchSize = 16 };
+        if (learningRate is double rate)
+            options.Optimizer.LearningRate = rate;
+        if (validation is double fraction)
+            options.ValidationFraction = fraction;
         using var progress = new ConsoleProgress(epochs, "Fine-tuning MiniLM on reviews");
         options.Progress = progress;
         options.ProgressInterval = 5;
         var trainer = ml.BinaryClassification.Trainers.TextClassifier(options);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = trainer.Fit(train);
+        clock.Stop();
         progress.Dispose();
+        Console.WriteLine($"Trained in {clock.Elapsed.TotalMinutes:F1} min ({trainer.LastTrainingState!.EpochsCompleted} epochs, {Environment.ProcessorCount} cores).");
 
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
         Console.WriteLine($"\nTest accuracy: TextClassifier (MiniLM) {metrics.Accuracy:P1} (AUC {metrics.AreaUnderRocCurve:F3}), " +

@@ -1,4 +1,6 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLExtensions;
 using MLExtensions.Distillation;
 using MLExtensions.Tests.Distillation;
 using MLExtensions.Tests.Support;
@@ -114,6 +116,37 @@ public class VocabularyPruningTests
         Assert.Equal(TinyText.Vocabulary, loaded.Tokenizer.SourceVocabulary);
         Assert.Equal(before, PredictionDump.Lines(loaded.Transform(probeData)));
         Assert.Equal(PredictionDump.Lines(model.Transform(data)), PredictionDump.Lines(loaded.Transform(data)));
+    }
+
+    [Fact]
+    public void OnnxExportAndOnnxRuntimeKeepTheMapping()
+    {
+        var ml = new MLContext(seed: 6);
+        var data = ml.Data.LoadFromEnumerable(Rows(60, 6));
+        var model = (TextClassifierTransformer)ml.BinaryClassification.Trainers.TextClassifier(Options(prune: true)).Fit(data);
+        var probes = ml.Data.LoadFromEnumerable(new[]
+        {
+            new TinyText.Row { Text = "the tasty coffee", Label = true },
+            new TinyText.Row { Text = "great tea was lovely", Label = true },
+            new TinyText.Row { Text = "stale zzqx excellent box", Label = false },
+        });
+        float[] expected = model.Transform(probes).GetColumn<float>("Probability").ToArray();
+
+        var onnx = ml.Model.ToOnnxRuntime(model);
+        float[] actual = onnx.Transform(probes).GetColumn<float>("Probability").ToArray();
+        Assert.Equal(expected.Length, actual.Length);
+        Assert.All(expected.Zip(actual), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-4f, $"{p.First} vs {p.Second}"));
+
+        using var temp = new TempDirectory();
+        ml.Model.Save(onnx, data.Schema, temp.File("onnx.zip"));
+        var reloaded = new MLContext().Model.Load(temp.File("onnx.zip"), out _);
+        Assert.Equal(actual, reloaded.Transform(probes).GetColumn<float>("Probability").ToArray());
+
+        ml.Model.ExportToOnnx(model, data.Schema, temp.File("text.onnx"));
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(temp.File("text.onnx"));
+        var metadata = session.ModelMetadata.CustomMetadataMap;
+        Assert.Equal(model.Tokenizer.Vocabulary, metadata["tokenizer.vocabulary"].Split('\n'));
+        Assert.Equal(TinyText.Vocabulary, metadata["tokenizer.source_vocabulary"].Split('\n'));
     }
 
     [Fact]
