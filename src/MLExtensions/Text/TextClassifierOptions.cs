@@ -86,6 +86,13 @@ public sealed class TextClassifierOptions : NetworkTrainerOptions
     /// <summary>Keep the lowest N encoder layers frozen (0 = none). Default 0.</summary>
     public int FreezeLowerLayers { get; set; }
 
+    /// <summary>
+    /// Keep word embeddings only for the word pieces the training rows use (plus the special tokens and an optional floor of
+    /// common pieces), mapping the full vocabulary's ids onto the pruned table; unknown pieces at prediction time become
+    /// <c>[UNK]</c>. Only for <see cref="TextEncoderSource.Scratch"/> encoders. Off by default.
+    /// </summary>
+    public VocabularyPruningOptions VocabularyPruning { get; set; } = new();
+
     /// <summary>Batch rows of similar length together (less padding). Default true.</summary>
     public bool BucketByLength { get; set; } = true;
 
@@ -103,5 +110,10 @@ public sealed class TextClassifierOptions : NetworkTrainerOptions
         if (Encoder == TextEncoderSource.HuggingFaceCheckpoint && string.IsNullOrWhiteSpace(CheckpointPath))
             throw new ArgumentException("Encoder = HuggingFaceCheckpoint needs CheckpointPath to name the checkpoint folder.", nameof(CheckpointPath));
         ScratchConfig?.Validate();
+        VocabularyPruning.Validate();
+        if (VocabularyPruning.Enabled && Encoder != TextEncoderSource.Scratch)
+            throw new ArgumentException(
+                $"VocabularyPruning.Enabled needs Encoder = Scratch (a new encoder whose embedding table can be sized to the pruned vocabulary); found Encoder = {Encoder}.",
+                nameof(VocabularyPruning));
     }
 }

@@ -77,6 +77,8 @@ public sealed class TextClassifierTrainer : NetworkTrainerBase<TextClassifierTra
         var train = TokenBatchSource.Read(trainView, Columns, _label, tokenizer, _options.MaxLength, _options.BucketByLength, _options.CancellationToken, teacher);
         if (train.RowCount == 0)
             throw new InvalidOperationException("The training data is empty: no rows with a label were found.");
+        if (_options.VocabularyPruning.Enabled)
+            tokenizer = PruneVocabulary(train, tokenizer, channel);
         var validation = validationView is null ? null
             : TokenBatchSource.Read(validationView, Columns, LabelBinding.Bind(validationView.Schema, _options.LabelColumnName, _task), tokenizer, _options.MaxLength, false, _options.CancellationToken, teacher);
         if (train.MissingLabels > 0)
@@ -89,6 +91,29 @@ public sealed class TextClassifierTrainer : NetworkTrainerBase<TextClassifierTra
         channel.Info(MessageSensitivity.None, "Tokenized {0} training and {1} validation texts (at most {2} tokens).",
             train.RowCount ?? 0, validation?.RowCount ?? 0, _options.MaxLength);
         return TrainingData.FromSources(train, validation is { RowCount: > 0 } ? validation : null);
+    }
+
+    /// <summary>
+    /// Restricts the vocabulary to the pieces of the training rows (read with the full vocabulary; in distillation these are the
+    /// whole transfer set), renumbers those rows and sizes the encoder's embedding table to match. Validation rows are read
+    /// afterwards with the pruned tokenizer, so their unseen pieces become [UNK] as at prediction time.
+    /// </summary>
+    private WordPieceTokenizer PruneVocabulary(TokenBatchSource train, WordPieceTokenizer full, IChannel channel)
+    {
+        var pruned = VocabularyPruner.Prune(full, train.Rows, _options.VocabularyPruning);
+        train.Renumber(pruned);
+        var spec = _encoderSpec!;
+        // A copy: the user's ScratchConfig keeps the full vocabulary size.
+        var config = System.Text.Json.JsonSerializer.Deserialize<BertConfig>(System.Text.Json.JsonSerializer.Serialize(spec.Config))!;
+        config.VocabSize = pruned.Vocabulary.Count;
+        _encoderSpec = spec with { Config = config };
+        _tokenizer = pruned;
+        int width = config.WordEmbeddingRank > 0 ? config.WordEmbeddingRank : config.HiddenSize;
+        channel.Info(MessageSensitivity.None,
+            "Vocabulary pruned to {0:N0} of {1:N0} word pieces (those of the {2:N0} training rows, the special tokens and the first {3:N0} pieces): {4:N0} fewer embedding parameters.",
+            pruned.Vocabulary.Count, full.Vocabulary.Count, train.RowCount ?? 0, _options.VocabularyPruning.KeepFirstPieces,
+            (long)(full.Vocabulary.Count - pruned.Vocabulary.Count) * width);
+        return pruned;
     }
 
     /// <inheritdoc />

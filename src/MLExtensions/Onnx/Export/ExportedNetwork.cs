@@ -161,7 +161,11 @@ internal static class ExportedNetwork
                 columns,
                 "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
                 $"{(tokenizer.LowerCase ? "lower-cased and accents stripped" : "case kept")}): [CLS] text [SEP] (second text [SEP]), truncated to " +
-                $"'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id {tokenizer.PadId}); token_type_ids is 0 for the first text and 1 for the second.",
+                $"'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id {tokenizer.PadId}); token_type_ids is 0 for the first text and 1 for the second." +
+                (tokenizer.IsPruned
+                    ? " The vocabulary is pruned: text is split into word pieces with 'tokenizer.source_vocabulary', and a piece's id is the line of 'tokenizer.vocabulary' " +
+                      $"that has the same piece, or the id of [UNK] ({tokenizer.UnknownId}) when there is none."
+                    : ""),
                 new[]
                 {
                     ("tokenizer.kind", "WordPiece"),
@@ -170,7 +174,9 @@ internal static class ExportedNetwork
                     ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId })),
                     ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary)),
                     ("pooling", text.Classifier.Pooling.ToString()),
-                });
+                }.Concat(tokenizer.IsPruned
+                    ? new[] { ("tokenizer.source_vocabulary", string.Join("\n", tokenizer.SourceVocabulary)) }
+                    : Array.Empty<(string, string)>()).ToArray());
         }
     }
 }

@@ -21,7 +21,7 @@ public sealed class TokenBatchSource : IBatchSource
     private readonly float[]? _teacher; // rows × teacher outputs, when distilling
     private readonly PredictionTask _task;
     private readonly bool _bucket;
-    private readonly int _padId;
+    private int _padId;
 
     private TokenBatchSource(List<TokenizedText> rows, float[] targets, float[]? teacher, PredictionTask task, bool bucket, int padId)
     {
@@ -35,6 +35,24 @@ public sealed class TokenBatchSource : IBatchSource
 
     /// <inheritdoc />
     public long? RowCount => _rows.Count;
+
+    /// <summary>The tokenized rows, in reading order.</summary>
+    internal IReadOnlyList<TokenizedText> Rows => _rows;
+
+    /// <summary>
+    /// Renumbers rows tokenized with the full vocabulary to the ids of <paramref name="pruned"/>, a pruned copy of that
+    /// tokenizer (<see cref="WordPieceTokenizer.Prune"/>), in place.
+    /// </summary>
+    internal void Renumber(WordPieceTokenizer pruned)
+    {
+        foreach (var row in _rows)
+        {
+            var ids = row.Ids;
+            for (int i = 0; i < ids.Length; i++)
+                ids[i] = pruned.ToModelId(ids[i]);
+        }
+        _padId = pruned.PadId;
+    }
 
     /// <summary>Rows skipped because their label was missing.</summary>
     public long MissingLabels { get; private set; }

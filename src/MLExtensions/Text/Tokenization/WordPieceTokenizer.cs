@@ -27,6 +27,9 @@ public sealed class WordPieceTokenizer
 {
     private readonly BertTokenizer _tokenizer;
 
+    // Pruned tokenizers only: the source vocabulary's id → the model's id ([UNK]'s for pieces not kept).
+    private readonly int[]? _toModelId;
+
     /// <summary>Creates the tokenizer from vocabulary lines (one word piece per line, line number = id).</summary>
     /// <exception cref="ArgumentException">The vocabulary is empty or lacks [CLS], [SEP], [PAD] or [UNK].</exception>
     public WordPieceTokenizer(IReadOnlyList<string> vocabulary, bool lowerCase)
@@ -52,10 +55,44 @@ public sealed class WordPieceTokenizer
         ClsId = _tokenizer.ClassificationTokenId;
         SepId = _tokenizer.SeparatorTokenId;
         PadId = _tokenizer.PaddingTokenId;
+        UnknownId = IndexOf(vocabulary, "[UNK]");
+        SourceVocabulary = vocabulary;
     }
 
-    /// <summary>The vocabulary, line number = id.</summary>
+    /// <summary>A pruned copy of <paramref name="source"/>: same word pieces, ids renumbered to <paramref name="keptSourceIds"/>.</summary>
+    private WordPieceTokenizer(WordPieceTokenizer source, int[] keptSourceIds)
+    {
+        _tokenizer = source._tokenizer;
+        LowerCase = source.LowerCase;
+        SourceVocabulary = source.SourceVocabulary;
+        KeptSourceIds = keptSourceIds;
+        Vocabulary = keptSourceIds.Select(id => source.SourceVocabulary[id]).ToArray();
+        UnknownId = Array.IndexOf(keptSourceIds, source.UnknownId);
+        _toModelId = Enumerable.Repeat(UnknownId, source.SourceVocabulary.Count).ToArray();
+        for (int i = 0; i < keptSourceIds.Length; i++)
+            _toModelId[keptSourceIds[i]] = i;
+        ClsId = _toModelId[source.ClsId];
+        SepId = _toModelId[source.SepId];
+        PadId = _toModelId[source.PadId];
+    }
+
+    /// <summary>
+    /// The vocabulary of the model's ids, line number = id: the source vocabulary, or for a pruned tokenizer the kept pieces
+    /// in their source order.
+    /// </summary>
     public IReadOnlyList<string> Vocabulary { get; }
+
+    /// <summary>The vocabulary text is tokenized with (the same as <see cref="Vocabulary"/> unless pruned).</summary>
+    public IReadOnlyList<string> SourceVocabulary { get; }
+
+    /// <summary>For a pruned tokenizer, the source id of each model id (ascending); null when not pruned.</summary>
+    public IReadOnlyList<int>? KeptSourceIds { get; }
+
+    /// <summary>Whether ids are mapped onto a pruned vocabulary (<see cref="Prune"/>).</summary>
+    public bool IsPruned => KeptSourceIds is not null;
+
+    /// <summary>Id of [UNK]: what a word piece outside a pruned vocabulary becomes.</summary>
+    public int UnknownId { get; }
 
     /// <summary>Whether text is lower-cased (and its accents stripped) first.</summary>
     public bool LowerCase { get; }
@@ -81,9 +118,65 @@ public sealed class WordPieceTokenizer
         return lines;
     }
 
-    /// <summary>Word-piece ids of a text without special tokens (empty for null or empty text).</summary>
-    public IReadOnlyList<int> WordPieces(string? text) =>
-        string.IsNullOrEmpty(text) ? Array.Empty<int>() : _tokenizer.EncodeToIds(text, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true);
+    /// <summary>
+    /// Keeps only the given pieces of this (unpruned) tokenizer's vocabulary: text is still split into the same word pieces, and
+    /// each piece's id is mapped to its position among the kept ones; a piece not kept becomes [UNK]. [PAD], [UNK], [CLS], [SEP]
+    /// and [MASK] (when present) are always kept.
+    /// </summary>
+    /// <param name="sourceIds">Ids in this tokenizer's vocabulary to keep (any order, repeats ignored).</param>
+    /// <exception cref="InvalidOperationException">This tokenizer is already pruned.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
+    public WordPieceTokenizer Prune(IEnumerable<int> sourceIds)
+    {
+        if (IsPruned)
+            throw new InvalidOperationException("The tokenizer is already pruned; prune the unpruned tokenizer instead.");
+        var kept = new SortedSet<int>(SpecialIds());
+        foreach (int id in sourceIds)
+        {
+            if (id < 0 || id >= SourceVocabulary.Count)
+                throw new ArgumentOutOfRangeException(nameof(sourceIds), id, $"Word piece id {id} is outside the vocabulary of {SourceVocabulary.Count} pieces.");
+            kept.Add(id);
+        }
+        return new WordPieceTokenizer(this, kept.ToArray());
+    }
+
+    /// <summary>The model's id of a source vocabulary id ([UNK]'s when a pruned vocabulary lacks the piece).</summary>
+    internal int ToModelId(int sourceId) => _toModelId is null ? sourceId : _toModelId[sourceId];
+
+    /// <summary>Source ids of the special tokens a pruned vocabulary always keeps.</summary>
+    private IEnumerable<int> SpecialIds()
+    {
+        foreach (string special in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" })
+        {
+            int id = IndexOf(SourceVocabulary, special);
+            if (id >= 0)
+                yield return id;
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<string> vocabulary, string piece)
+    {
+        for (int i = 0; i < vocabulary.Count; i++)
+        {
+            if (vocabulary[i] == piece)
+                return i;
+        }
+        return -1;
+    }
+
+    /// <summary>Word-piece ids of a text without special tokens (empty for null or empty text), in the model's id space.</summary>
+    public IReadOnlyList<int> WordPieces(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+            return Array.Empty<int>();
+        var ids = _tokenizer.EncodeToIds(text, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true);
+        if (_toModelId is null)
+            return ids;
+        var mapped = new int[ids.Count];
+        for (int i = 0; i < mapped.Length; i++)
+            mapped[i] = _toModelId[ids[i]];
+        return mapped;
+    }
 
     /// <summary>Tokenizes one text, or a pair, to at most <paramref name="maxLength"/> tokens including special tokens.</summary>
     public TokenizedText Encode(string? text, string? second, int maxLength)
