@@ -5,6 +5,7 @@ using Microsoft.ML.Runtime;
 using MLExtensions.Core;
 using MLExtensions.Onnx;
 using MLExtensions.Onnx.Export;
+using MLExtensions.Onnx.Runtime;
 
 using MLExtensions.Core.Internals;
 
@@ -43,7 +44,7 @@ public static class ModelOperationsCatalogExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var network = ExportTarget.Find(model, inputSchema);
         // Build the whole model before touching the file system, so an unsupported network writes nothing.
-        var onnx = ExportedNetwork.Build(network);
+        var onnx = ExportTarget.Build(network, targetsOnnxRuntime: false);
         AtomicFile.Write(path, stream => onnx.WriteTo(stream));
     }
 
@@ -67,14 +68,14 @@ public static class ModelOperationsCatalogExtensions
         MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(model);
         var steps = ExportTarget.Steps(model).ToList();
-        int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
+        int index = steps.FindLastIndex(ExportTarget.IsExportable);
         if (index < 0)
-            throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks, or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
-        var network = (NetworkTransformerBase)steps[index];
+            throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks ({ExportTarget.Supported}), or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
+        var network = steps[index];
         // Only ONNX Runtime will run this graph, so it may use ONNX Runtime's fused operators (e.g. MultiHeadAttention).
-        var onnx = ExportedNetwork.Build(network, targetsOnnxRuntime: true).ToByteArray();
-        steps[index] = OnnxNetworkTransformer.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
-        return model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
+        var onnx = ExportTarget.Build(network, targetsOnnxRuntime: true).ToByteArray();
+        steps[index] = OnnxRuntimeStep.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
+        return ReferenceEquals(model, network) ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
     }
 
     /// <summary>

@@ -46,6 +46,9 @@ internal sealed class ContrastiveProjection : nn.Module<Tensor, Tensor>
     /// <summary>Size of the joint space.</summary>
     public int Dimension { get; }
 
+    /// <summary>The image-feature projection (for export).</summary>
+    public Linear ImageProjection => image_projection;
+
     /// <summary>exp(clamped logit_scale), a scalar tensor.</summary>
     public Tensor Scale() => logit_scale.clamp_max(_max).exp();
 

@@ -75,6 +75,9 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
 
     internal LitNetwork Network => _network;
 
+    /// <summary>The image embedding column added.</summary>
+    internal string OutputColumnName => _output;
+
     /// <summary>L2-normalized joint-space embeddings of texts.</summary>
     public float[][] EmbedTexts(IReadOnlyList<string?> texts)
     {

@@ -145,7 +145,7 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
         }
     }
 
-    private ZeroShotNetwork ZeroShot => (ZeroShotNetwork)Network;
+    internal ZeroShotNetwork ZeroShot => (ZeroShotNetwork)Network;
 
     private protected override IReadOnlyList<string> InputColumnNames => new[] { Image.ColumnName };
 

@@ -102,6 +102,10 @@ public class ImageTextEncoderTests
         var column = scored.GetColumn<float[]>("ImageEmbedding").ToList();
         ClipModelTests.AssertClose(images.Take(3).ToArray(), column.ToArray(), 1e-5f);
 
+        // The image side exports to ONNX (locked ResNet-18 features → projection → normalization) and embeds alike.
+        var onnxEncoder = ml.Model.ToOnnxRuntime(encoder);
+        ClipModelTests.AssertClose(column.ToArray(), onnxEncoder.Transform(ml.Data.LoadFromEnumerable(test.Take(3))).GetColumn<float[]>("ImageEmbedding").ToArray(), 1e-4f);
+
         // Saved and reloaded, it embeds identically.
         using var temp = new TempDirectory();
         ml.Model.Save(encoder, train.Schema, temp.File("lit.zip"));
@@ -123,6 +127,8 @@ public class ImageTextEncoderTests
         var predicted = zeroShot.Transform(testData);
         var labels = predicted.GetColumn<uint>("PredictedLabel").Select(k => classes[(int)k - 1]).ToList();
         Assert.Equal(correct, labels.Zip(test).Count(p => p.First == p.Second.Label));
+        var onnxScores = ml.Model.ToOnnxRuntime(zeroShot).Transform(testData).GetColumn<float[]>("Score").ToArray();
+        ClipModelTests.AssertClose(predicted.GetColumn<float[]>("Score").ToArray(), onnxScores, 1e-4f);
         ml.Model.Save(zeroShot, testData.Schema, temp.File("zeroshot-lit.zip"));
         var zeroShotLoaded = ml.Model.Load(temp.File("zeroshot-lit.zip"), out _);
         Assert.Equal(PredictionDump.Lines(predicted), PredictionDump.Lines(zeroShotLoaded.Transform(testData)));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MLExtensions.Core;
+using MLExtensions.Multimodal;
 using MLExtensions.Tabular;
 using MLExtensions.Text;
 using MLExtensions.Vision;
@@ -48,9 +49,12 @@ internal static class ExportedNetwork
             writer.Graph.Input.Add(ValueInfo(writer.Reserve(graphInput.Name), graphInput.ElementType, graphInput.Dims));
 
         var exporter = new ModuleExporter(writer);
-        string raw = transformer is TextClassifierTransformer text
-            ? BertEncoderExporter.ExportClassifier(exporter, text.Classifier, new BertEncoderExporter.TokenInputs(TokenIdsName, AttentionMaskName, TokenTypeIdsName), "network")
-            : exporter.Export(transformer.Network, input.Inputs[0].Name, "network");
+        string raw = transformer switch
+        {
+            TextClassifierTransformer text => BertEncoderExporter.ExportClassifier(exporter, text.Classifier, new BertEncoderExporter.TokenInputs(TokenIdsName, AttentionMaskName, TokenTypeIdsName), "network"),
+            ZeroShotImageClassifierTransformer zeroShot => ClipExporter.ZeroShot(exporter, zeroShot.ZeroShot, input.Inputs[0].Name, "network"),
+            _ => exporter.Export(transformer.Network, input.Inputs[0].Name, "network"),
+        };
         var outputs = transformer.Outputs;
         writer.AddNodeWithOutput("Identity", new[] { raw }, writer.Reserve(LogitsName));
         var outputDims = new object[] { "batch", (long)outputs.ClassCount };
@@ -65,18 +69,24 @@ internal static class ExportedNetwork
             writer.Graph.Output.Add(ValueInfo(ProbabilitiesName, TensorProto.Types.DataType.Float, outputDims));
         }
 
+        return Wrap(writer, transformer.GetType().Name, Metadata(transformer, input));
+    }
+
+    /// <summary>The model around a finished graph: IR version, opsets (ONNX Runtime's contrib domain when used), producer, metadata.</summary>
+    internal static ModelProto Wrap(ProtoGraphWriter writer, string source, IEnumerable<(string Key, string Value)> metadata)
+    {
         var model = new ModelProto
         {
             IrVersion = 8,
             ProducerName = "MLExtensions",
             ProducerVersion = typeof(ExportedNetwork).Assembly.GetName().Version?.ToString() ?? "",
             Graph = writer.Graph,
-            DocString = $"{transformer.GetType().Name} exported by MLExtensions.",
+            DocString = $"{source} exported by MLExtensions.",
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
         if (writer.UsesOnnxRuntimeDomain)
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = ProtoGraphWriter.OnnxRuntimeDomain, Version = 1 });
-        foreach (var (key, value) in Metadata(transformer, input))
+        foreach (var (key, value) in metadata)
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return model;
     }
@@ -100,7 +110,7 @@ internal static class ExportedNetwork
         });
     }
 
-    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dims)
+    internal static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
@@ -141,6 +151,12 @@ internal static class ExportedNetwork
                 "per-channel mean/std normalization.",
                 Array.Empty<(string, string)>()),
             TextClassifierTransformer text => Text(text),
+            ZeroShotImageClassifierTransformer zeroShot => new NetworkInput(
+                new[] { new GraphInput("pixels", TensorProto.Types.DataType.Float, new object[] { "batch", (long)zeroShot.Image.Size }) },
+                new[] { zeroShot.Image.ColumnName },
+                ExportedEmbedding.PixelsDescription(zeroShot.Image, zeroShot.ZeroShot.ImageEncoder is ClipImageEncoder) +
+                " Then the image embedding's cosine with each class's text embedding (constants), times exp(logit_scale).",
+                Array.Empty<(string, string)>()),
             _ => throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name}."),
         };
 
