@@ -58,8 +58,12 @@ internal static class ExportedEmbedding
                 metadata.Add(("tokenizer.context_length", tokenizer.ContextLength.ToString(CultureInfo.InvariantCulture)));
                 break;
             }
+            case ImageTextEncoderTransformer { Clip: { } encoder } clip:
+                embedding = ClipExporter.ImageEmbedding(writer, encoder, Pixels(writer, clip.Image), "clip");
+                metadata.Add(("preprocessing", PixelsDescription(clip.Image, clip: true)));
+                break;
             case ImageTextEncoderTransformer lit:
-                embedding = ClipExporter.LitImageEmbedding(new ModuleExporter(writer), lit.Network, Pixels(writer, lit.Image), "lit");
+                embedding = ClipExporter.LitImageEmbedding(new ModuleExporter(writer), lit.Lit!, Pixels(writer, lit.Image), "lit");
                 metadata.Add(("preprocessing", PixelsDescription(lit.Image, clip: false)));
                 break;
             default:
