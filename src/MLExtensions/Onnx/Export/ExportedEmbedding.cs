@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
 using MLExtensions.Multimodal;
+using MLExtensions.Text;
 using MLExtensions.Vision;
 using Onnx;
 
@@ -9,9 +10,10 @@ namespace MLExtensions.Onnx.Export;
 
 /// <summary>
 /// Turns one of the library's embedding transformers — a CLIP image or text embedding (<c>ClipImageEmbedding</c>,
-/// <c>ClipTextEmbedding</c>) or a fitted image/text encoder's image side (<c>ImageTextEncoder</c>) — into a stand-alone ONNX
-/// model: input <c>pixels</c> [batch, C·H·W] (raw values, preprocessing inside) or <c>input_ids</c> [batch, sequence] int64
-/// (CLIP's BPE tokens, tokenized outside), output <c>embedding</c> [batch, D], L2-normalized.
+/// <c>ClipTextEmbedding</c>), a fitted image/text encoder's image side (<c>ImageTextEncoder</c>) or a sentence embedding
+/// (<c>SentenceEmbedding</c>, e.g. LiT's MiniLM text tower) — into a stand-alone ONNX model: input <c>pixels</c> [batch, C·H·W]
+/// (raw values, preprocessing inside), <c>input_ids</c> [batch, sequence] int64 (CLIP's BPE tokens, tokenized outside) or the
+/// three BERT token inputs, output <c>embedding</c> [batch, D] (L2-normalized unless the sentence embedding is not).
 /// </summary>
 internal static class ExportedEmbedding
 {
@@ -22,13 +24,14 @@ internal static class ExportedEmbedding
     public const string PixelsName = "pixels";
 
     /// <summary>True for the transformers this class exports.</summary>
-    public static bool Supports(ITransformer transformer) => transformer is ClipEmbeddingTransformer or ImageTextEncoderTransformer;
+    public static bool Supports(ITransformer transformer) => transformer is ClipEmbeddingTransformer or ImageTextEncoderTransformer or SentenceEmbeddingTransformer;
 
     /// <summary>The input column, output column and embedding size of a supported transformer.</summary>
     public static (string Input, string Output, int Dimension) Columns(ITransformer transformer) => transformer switch
     {
         ClipEmbeddingTransformer clip => (clip.InputColumnName, clip.OutputColumnName, clip.Dimension),
         ImageTextEncoderTransformer lit => (lit.Image.ColumnName, lit.OutputColumnName, lit.Dimension),
+        SentenceEmbeddingTransformer sentence => (sentence.InputColumnName, sentence.OutputColumnName, sentence.Dimension),
         _ => throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name}."),
     };
 
@@ -66,6 +69,19 @@ internal static class ExportedEmbedding
                 embedding = ClipExporter.LitImageEmbedding(new ModuleExporter(writer), lit.Lit!, Pixels(writer, lit.Image), "lit");
                 metadata.Add(("preprocessing", PixelsDescription(lit.Image, clip: false)));
                 break;
+            case SentenceEmbeddingTransformer sentence:
+            {
+                var inputs = new BertEncoderExporter.TokenInputs(ExportedNetwork.TokenIdsName, ExportedNetwork.AttentionMaskName, ExportedNetwork.TokenTypeIdsName);
+                foreach (string name in new[] { inputs.Ids, inputs.Mask, inputs.Types })
+                    writer.Graph.Input.Add(ExportedNetwork.ValueInfo(writer.Reserve(name), TensorProto.Types.DataType.Int64, new object[] { "batch", "sequence" }));
+                string hidden = BertEncoderExporter.ExportEncoder(new ModuleExporter(writer), sentence.Encoder, inputs, "encoder");
+                embedding = BertEncoderExporter.Pool(writer, sentence.Options.Pooling, hidden, inputs.Mask, "pool");
+                if (sentence.Options.Normalize)
+                    embedding = ClipExporter.Normalize(writer, embedding, "normalize");
+                metadata.Add(("preprocessing", ExportedNetwork.WordPieceDescription));
+                metadata.AddRange(ExportedNetwork.WordPieceMetadata(sentence.Tokenizer, sentence.Options.MaxLength, sentence.Options.Pooling));
+                break;
+            }
             default:
                 throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name}.");
         }

@@ -126,6 +126,23 @@ internal static class ExportedNetwork
         };
     }
 
+    /// <summary>How the three BERT token inputs are made from text (WordPiece, outside the graph; details in <see cref="WordPieceMetadata"/>).</summary>
+    internal const string WordPieceDescription =
+        "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
+        "lower-cased and accents stripped when 'tokenizer.lower_case'): [CLS] text [SEP] (second text [SEP]), truncated to " +
+        "'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id in 'tokenizer.special_ids'); token_type_ids is 0 for the first text and 1 for the second.";
+
+    /// <summary>The tokenizer settings and vocabulary a caller needs to feed a BERT-family graph.</summary>
+    internal static IEnumerable<(string Key, string Value)> WordPieceMetadata(WordPieceTokenizer tokenizer, int maxLength, TextPooling pooling)
+    {
+        yield return ("tokenizer.kind", "WordPiece");
+        yield return ("tokenizer.lower_case", tokenizer.LowerCase ? "true" : "false");
+        yield return ("tokenizer.max_length", maxLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId }));
+        yield return ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary));
+        yield return ("pooling", pooling.ToString());
+    }
+
     /// <summary>One graph input: name, element type, dimensions (strings are symbolic).</summary>
     private sealed record GraphInput(string Name, TensorProto.Types.DataType ElementType, object[] Dims);
 
@@ -175,18 +192,8 @@ internal static class ExportedNetwork
                     new GraphInput(TokenTypeIdsName, TensorProto.Types.DataType.Int64, dims),
                 },
                 columns,
-                "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
-                $"{(tokenizer.LowerCase ? "lower-cased and accents stripped" : "case kept")}): [CLS] text [SEP] (second text [SEP]), truncated to " +
-                $"'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id {tokenizer.PadId}); token_type_ids is 0 for the first text and 1 for the second.",
-                new[]
-                {
-                    ("tokenizer.kind", "WordPiece"),
-                    ("tokenizer.lower_case", tokenizer.LowerCase ? "true" : "false"),
-                    ("tokenizer.max_length", text.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                    ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId })),
-                    ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary)),
-                    ("pooling", text.Classifier.Pooling.ToString()),
-                });
+                WordPieceDescription,
+                WordPieceMetadata(tokenizer, text.MaxLength, text.Classifier.Pooling).ToArray());
         }
     }
 }

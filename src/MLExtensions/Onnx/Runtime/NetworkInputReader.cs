@@ -67,6 +67,7 @@ internal abstract class NetworkInputReader
         ClipEmbeddingTransformer { Image: { } image } => new ImagePixels(image with { PathColumnName = null }),
         ClipEmbeddingTransformer text => new ClipTokens(text.InputColumnName, text.Tokenizer),
         ImageTextEncoderTransformer lit => new ImagePixels(lit.Image with { PathColumnName = null }),
+        SentenceEmbeddingTransformer sentence => new TextTokens(new TextColumns(sentence.InputColumnName, null), sentence.Tokenizer, sentence.Options.MaxLength),
         _ => throw new NotSupportedException($"ONNX Runtime scoring does not support {step.GetType().Name}."),
     };
 

@@ -190,7 +190,7 @@ internal static class ClipExporter
     }
 
     /// <summary>x / max(‖x‖₂, 1e-12) over the last axis, as <c>nn.functional.normalize</c>.</summary>
-    private static string Normalize(IOnnxGraphWriter w, string x, string name)
+    public static string Normalize(IOnnxGraphWriter w, string x, string name)
     {
         string norm = w.AddNode("ReduceL2", new[] { x }, name + ".norm", NodeAttribute.IntList("axes", -1L), NodeAttribute.Of("keepdims", 1L));
         string clamped = w.AddNode("Max", new[] { norm, w.AddScalar(name + ".eps", 1e-12f) }, name + ".norm_clamped");
