@@ -5,6 +5,7 @@ using Microsoft.ML.Runtime;
 using MLExtensions.Core;
 using MLExtensions.Onnx;
 using MLExtensions.Onnx.Export;
+using MLExtensions.Onnx.Runtime;
 
 using MLExtensions.Core.Internals;
 
@@ -19,8 +20,9 @@ public static class ModelOperationsCatalogExtensions
     /// </summary>
     /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
     /// <param name="model">
-    /// One of the library's fitted networks (from <c>NeuralNetwork</c>, <c>ImageClassifier</c> or <c>TextClassifier</c>), or a
-    /// <c>TransformerChain</c> that contains one: the last such network in the chain is exported, alone — the
+    /// One of the library's fitted networks (from <c>NeuralNetwork</c>, <c>ImageClassifier</c>, <c>TextClassifier</c> or
+    /// <c>ZeroShotImageClassifier</c>) or embedding transformers (<c>ClipImageEmbedding</c>, <c>ClipTextEmbedding</c>,
+    /// <c>ImageTextEncoder</c>: its image side), or a <c>TransformerChain</c> that contains one: the last such network in the chain is exported, alone — the
     /// chain's other steps (e.g. <c>MapValueToKey</c>, <c>MapKeyToValue</c>, featurizers) are not part of the ONNX
     /// model. Use ML.NET's <c>ConvertToOnnx</c> to export a whole pipeline.
     /// </param>
@@ -29,7 +31,9 @@ public static class ModelOperationsCatalogExtensions
     /// <remarks>
     /// Inputs: <c>features</c> [batch, n] (MLP); <c>pixels</c> [batch, C·H·W] (image classifier; raw pixel values,
     /// channel-major, preprocessing is inside the graph); <c>input_ids</c>, <c>attention_mask</c>, <c>token_type_ids</c>
-    /// [batch, sequence] int64 (text classifier; tokenize outside the graph with the vocabulary stored in the metadata). Outputs: <c>logits</c> [batch, k] and, for classifiers,
+    /// [batch, sequence] int64 (text classifier; tokenize outside the graph with the vocabulary stored in the metadata); CLIP and
+    /// image/text encoder embeddings: <c>pixels</c> (raw RGB, preprocessing inside) or <c>input_ids</c> (CLIP's BPE ids) in,
+    /// <c>embedding</c> [batch, D] (L2-normalized) out — see docs/clip.md. Outputs of the networks: <c>logits</c> [batch, k] and, for classifiers,
     /// <c>probabilities</c> (softmax or sigmoid). The batch (and sequence) dimensions are dynamic. The model's metadata properties hold
     /// the task, class names and a description of the preprocessing. See docs/onnx.md.
     /// </remarks>
@@ -43,7 +47,7 @@ public static class ModelOperationsCatalogExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var network = ExportTarget.Find(model, inputSchema);
         // Build the whole model before touching the file system, so an unsupported network writes nothing.
-        var onnx = ExportedNetwork.Build(network);
+        var onnx = ExportTarget.Build(network, targetsOnnxRuntime: false);
         AtomicFile.Write(path, stream => onnx.WriteTo(stream));
     }
 
@@ -53,8 +57,9 @@ public static class ModelOperationsCatalogExtensions
     /// </summary>
     /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
     /// <param name="model">
-    /// One of the library's fitted networks — then an <see cref="OnnxNetworkTransformer"/> is returned — or a
-    /// <c>TransformerChain</c> containing one: then a chain with the same steps is returned, the last network replaced
+    /// One of the library's fitted networks — then an <see cref="OnnxNetworkTransformer"/> is returned —, an embedding
+    /// transformer (<c>ClipImageEmbedding</c>, <c>ClipTextEmbedding</c>, <c>ImageTextEncoder</c>) — then an
+    /// <see cref="OnnxEmbeddingTransformer"/> adding the same column —, or a <c>TransformerChain</c> containing one: then a chain with the same steps is returned, the last network replaced
     /// by its ONNX Runtime form (nested chains are flattened).
     /// </param>
     /// <param name="intraOpNumThreads">Threads ONNX Runtime uses within one row (0, the default, lets ONNX Runtime decide).</param>
@@ -67,14 +72,14 @@ public static class ModelOperationsCatalogExtensions
         MlNetCompatibility.EnsureCompatible();
         ArgumentNullException.ThrowIfNull(model);
         var steps = ExportTarget.Steps(model).ToList();
-        int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
+        int index = steps.FindLastIndex(ExportTarget.IsExportable);
         if (index < 0)
-            throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks, or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
-        var network = (NetworkTransformerBase)steps[index];
+            throw new ArgumentException($"ToOnnxRuntime needs one of MLExtensions' trained networks ({ExportTarget.Supported}), or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
+        var network = steps[index];
         // Only ONNX Runtime will run this graph, so it may use ONNX Runtime's fused operators (e.g. MultiHeadAttention).
-        var onnx = ExportedNetwork.Build(network, targetsOnnxRuntime: true).ToByteArray();
-        steps[index] = OnnxNetworkTransformer.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
-        return model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
+        var onnx = ExportTarget.Build(network, targetsOnnxRuntime: true).ToByteArray();
+        steps[index] = OnnxRuntimeStep.Create(catalog.GetEnvironment(), network, onnx, intraOpNumThreads);
+        return ReferenceEquals(model, network) ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
     }
 
     /// <summary>

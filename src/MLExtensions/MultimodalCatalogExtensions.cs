@@ -53,9 +53,11 @@ public static class MultimodalCatalogExtensions
     }
 
     /// <summary>
-    /// Trains a LiT image/text dual encoder contrastively on (image, caption) rows: the locked ImageNet ResNet-18 as image
-    /// tower, MiniLM as text tower, linear projections to <see cref="ImageTextEncoderOptions.ProjectionDimension"/> and CLIP's
-    /// learned temperature, with symmetric InfoNCE. The fitted transformer adds the image embedding column and embeds texts.
+    /// Trains an image/text dual encoder contrastively on (image, caption) rows with symmetric InfoNCE: LiT-style — the locked
+    /// ImageNet ResNet-18 as image tower, MiniLM as text tower, linear projections to <see cref="ImageTextEncoderOptions.ProjectionDimension"/>
+    /// and CLIP's learned temperature — or, with <see cref="ImageTextEncoderOptions.ClipModel"/>, fine-tuning both towers of a
+    /// CLIP model. The fitted transformer adds the image embedding column, embeds texts, can be the <c>Model</c> of the
+    /// zero-shot classifier, and exports its image side to ONNX (<c>mlContext.Model.ExportToOnnx</c>, <c>ToOnnxRuntime</c>, <c>Quantize</c>).
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="options">Columns, projection size and training settings.</param>

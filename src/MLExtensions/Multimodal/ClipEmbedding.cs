@@ -154,6 +154,15 @@ public sealed class ClipEmbeddingTransformer : RowToRowTransformerBase, IDisposa
 
     internal ClipNetwork Network => _network;
 
+    /// <summary>Preprocessing + image tower + projection + normalization; null for text.</summary>
+    internal ClipImageEncoder? ImageEncoder => _imageEncoder;
+
+    /// <summary>The column read.</summary>
+    internal string InputColumnName => _input;
+
+    /// <summary>The embedding column added.</summary>
+    internal string OutputColumnName => _output;
+
     private float[] EmbedImage(float[] pixels)
     {
         ThrowIfDisposed();

@@ -13,6 +13,12 @@ internal static class ClipPersistence
     public static void Save(ModelSaveContext ctx, ClipConfig config, ClipTokenizer tokenizer)
     {
         NetworkPersistence.SaveOptions(ctx, config);
+        SaveTokenizer(ctx, tokenizer);
+    }
+
+    /// <summary>The tokenizer alone: context length, vocab.json and merges.txt.</summary>
+    public static void SaveTokenizer(ModelSaveContext ctx, ClipTokenizer tokenizer)
+    {
         ctx.Writer.Write(tokenizer.ContextLength);
         ctx.SaveBinaryStream(VocabularyEntry, w => w.Write(Encoding.UTF8.GetBytes(tokenizer.VocabularyJson)));
         ctx.SaveBinaryStream(MergesEntry, w => w.Write(Encoding.UTF8.GetBytes(tokenizer.Merges)));
@@ -30,9 +36,15 @@ internal static class ClipPersistence
         {
             throw new InvalidDataException($"The CLIP configuration of {componentName} in the model file is corrupted: {e.Message}", e);
         }
+        return (config, LoadTokenizer(ctx, componentName));
+    }
+
+    /// <exception cref="InvalidDataException">A tokenizer entry is missing or corrupted.</exception>
+    public static ClipTokenizer LoadTokenizer(ModelLoadContext ctx, string componentName)
+    {
         int contextLength = ctx.Reader.ReadInt32();
         string vocabulary = Entry(ctx, VocabularyEntry, componentName), merges = Entry(ctx, MergesEntry, componentName);
-        return (config, ClipTokenizer.FromText(vocabulary, merges, contextLength));
+        return ClipTokenizer.FromText(vocabulary, merges, contextLength);
     }
 
     private static string Entry(ModelLoadContext ctx, string name, string componentName)

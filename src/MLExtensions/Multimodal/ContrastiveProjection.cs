@@ -22,8 +22,15 @@ internal sealed class ContrastiveProjection : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     private readonly Scalar _max = MaxLogitScale;
 
-    public ContrastiveProjection(int imageFeatures, int textFeatures, int dimension, Generator generator) : base(nameof(ContrastiveProjection))
+    /// <param name="imageFeatures">Width of the image tower's features.</param>
+    /// <param name="textFeatures">Width of the text tower's features.</param>
+    /// <param name="dimension">Size of the joint space (equal to <paramref name="textFeatures"/> when <paramref name="lockText"/>).</param>
+    /// <param name="generator">Seeded draws for the initial weights.</param>
+    /// <param name="lockText">The text projection is the identity and is not trained (<see cref="ImageTextEncoderOptions.LockTextProjection"/>).</param>
+    public ContrastiveProjection(int imageFeatures, int textFeatures, int dimension, Generator generator, bool lockText = false) : base(nameof(ContrastiveProjection))
     {
+        if (lockText && dimension != textFeatures)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension, $"A locked text projection keeps the text tower's {textFeatures} dimensions.");
         ImageFeatures = imageFeatures;
         TextFeatures = textFeatures;
         Dimension = dimension;
@@ -35,7 +42,14 @@ internal sealed class ContrastiveProjection : nn.Module<Tensor, Tensor>
             // Seeded draws (the run's generator), scaled as nn.Linear's default init.
             image_projection.weight!.uniform_(-1 / Math.Sqrt(imageFeatures), 1 / Math.Sqrt(imageFeatures), generator);
             text_projection.weight!.uniform_(-1 / Math.Sqrt(textFeatures), 1 / Math.Sqrt(textFeatures), generator);
+            if (lockText)
+            {
+                using var identity = torch.eye(textFeatures);
+                text_projection.weight!.copy_(identity);
+            }
         }
+        // A frozen identity keeps the saved format and the scoring code the same as with a trained projection.
+        text_projection.weight!.requires_grad = !lockText;
         RegisterComponents();
     }
 
@@ -45,6 +59,9 @@ internal sealed class ContrastiveProjection : nn.Module<Tensor, Tensor>
 
     /// <summary>Size of the joint space.</summary>
     public int Dimension { get; }
+
+    /// <summary>The image-feature projection (for export).</summary>
+    public Linear ImageProjection => image_projection;
 
     /// <summary>exp(clamped logit_scale), a scalar tensor.</summary>
     public Tensor Scale() => logit_scale.clamp_max(_max).exp();
@@ -72,9 +89,10 @@ internal sealed class ContrastiveProjection : nn.Module<Tensor, Tensor>
 /// </summary>
 internal sealed class ContrastiveTask : ITrainingTask
 {
-    private readonly ContrastiveProjection _network;
+    private readonly nn.Module<Tensor, Tensor> _network;
 
-    public ContrastiveTask(ContrastiveProjection network) => _network = network;
+    /// <param name="network">Rows → the batch's [images, texts] logit matrix (<see cref="ContrastiveProjection"/> or <see cref="ClipContrastiveNetwork"/>).</param>
+    public ContrastiveTask(nn.Module<Tensor, Tensor> network) => _network = network;
 
     public nn.Module Network => _network;
 
@@ -93,7 +111,7 @@ internal sealed class ContrastiveTask : ITrainingTask
 
     public IValidationMetric CreateValidationMetric() => new RetrievalAccuracy();
 
-    public IReadOnlyList<ParameterGroup> ParameterGroups() => new[] { new ParameterGroup(_network.parameters().ToList()) };
+    public IReadOnlyList<ParameterGroup> ParameterGroups() => new[] { new ParameterGroup(_network.parameters().Where(p => p.requires_grad).ToList()) };
 
     /// <summary>Share of images whose best-scoring text in the batch has the image's caption.</summary>
     private sealed class RetrievalAccuracy : IValidationMetric

@@ -16,25 +16,39 @@ using static TorchSharp.torch;
 namespace MLExtensions.Multimodal;
 
 /// <summary>
-/// A fitted LiT image/text encoder: adds the L2-normalized joint-space embedding of the image column, and embeds texts
-/// with <see cref="EmbedTexts"/> in the same space (cosine similarity = dot product). Saved with both towers and the projections.
+/// A fitted image/text encoder — LiT towers (locked ResNet-18 and MiniLM with trained projections) or a fine-tuned CLIP
+/// model's towers: adds the L2-normalized joint-space embedding of the image column, and embeds texts with
+/// <see cref="EmbedTexts"/> in the same space (cosine similarity = dot product). Saved with both towers.
 /// </summary>
 public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImageTextModel, IDisposable
 {
     internal const string LoaderSignature = "MLExtImageTextEncoder";
     private const string TextTowerEntry = "TextTower";
+    private const byte LitTowers = 0, ClipTowers = 1;
 
-    private readonly LitNetwork _network;
-    private readonly SentenceEmbeddingTransformer _textTower;
+    private readonly LitNetwork? _lit;                          // LiT towers
+    private readonly SentenceEmbeddingTransformer? _textTower;  // LiT towers
+    private readonly ClipImageEncoder? _clip;                   // CLIP towers (the encoder holds the whole CLIP network)
+    private readonly ClipTokenizer? _tokenizer;                 // CLIP towers
     private readonly string _output;
     private int _disposed;
 
     internal ImageTextEncoderTransformer(IHostEnvironment env, LitNetwork network, SentenceEmbeddingTransformer textTower, ImageInput image, string output)
         : base(env.Register(nameof(ImageTextEncoderTransformer)))
     {
-        _network = network;
-        _network.eval();
+        _lit = network;
+        _lit.eval();
         _textTower = textTower;
+        Image = image;
+        _output = output;
+    }
+
+    internal ImageTextEncoderTransformer(IHostEnvironment env, ClipImageEncoder clip, ClipTokenizer tokenizer, ImageInput image, string output)
+        : base(env.Register(nameof(ImageTextEncoderTransformer)))
+    {
+        _clip = clip;
+        _clip.eval();
+        _tokenizer = tokenizer;
         Image = image;
         _output = output;
     }
@@ -43,16 +57,21 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
     public ImageInput Image { get; }
 
     /// <summary>Length of the joint embeddings.</summary>
-    public int Dimension => _network.Projection.Dimension;
+    public int Dimension => _lit?.Projection.Dimension ?? _clip!.Clip.Config.ProjectionDim;
 
     /// <inheritdoc />
     public int EmbeddingDimension => Dimension;
 
-    /// <summary>A copy of the image tower and projections that the caller owns.</summary>
-    internal LitNetwork CopyNetwork()
+    /// <summary>True when the towers are a fine-tuned CLIP model's (<see cref="ImageTextEncoderOptions.ClipModel"/>), false for LiT.</summary>
+    public bool IsClip => _clip is not null;
+
+    /// <summary>A copy of the image side (raw pixels → normalized embeddings) that the caller owns, for the zero-shot classifier.</summary>
+    internal nn.Module<Tensor, Tensor> CopyImageEncoder()
     {
         ThrowIfDisposed();
-        return EmbeddingRows.CopyWeights(_network, CreateNetwork(Image, _network.ImageTower.Preprocess.OutputSize, _network.Projection.TextFeatures, Dimension));
+        if (_clip is not null)
+            return new ClipImageEncoder(EmbeddingRows.CopyWeights(_clip.Clip, new ClipNetwork(_clip.Clip.Config)), Image.Height, Image.Width);
+        return new LitImageEncoder(EmbeddingRows.CopyWeights(_lit!, CreateNetwork(Image, _lit!.ImageTower.Preprocess.OutputSize, _lit.Projection.TextFeatures, Dimension)));
     }
 
     /// <summary>An untrained network of the given shapes (weights to be loaded or copied).</summary>
@@ -68,12 +87,22 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
         get
         {
             ThrowIfDisposed();
-            using var scale = _network.Projection.Scale();
+            using var scale = _lit?.Projection.Scale() ?? _clip!.Clip.LogitScale.clamp_max(ContrastiveProjection.MaxLogitScale).exp();
             return scale.item<float>();
         }
     }
 
-    internal LitNetwork Network => _network;
+    /// <summary>The LiT towers; null for CLIP towers.</summary>
+    internal LitNetwork? Lit => _lit;
+
+    /// <summary>The CLIP image side (and through it the whole network); null for LiT towers.</summary>
+    internal ClipImageEncoder? Clip => _clip;
+
+    /// <summary>CLIP's tokenizer for CLIP towers; null for LiT.</summary>
+    internal ClipTokenizer? Tokenizer => _tokenizer;
+
+    /// <summary>The image embedding column added.</summary>
+    internal string OutputColumnName => _output;
 
     /// <summary>L2-normalized joint-space embeddings of texts.</summary>
     public float[][] EmbedTexts(IReadOnlyList<string?> texts)
@@ -85,9 +114,11 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
     /// <summary>Normalized text embeddings [N, D] in the caller's dispose scope.</summary>
     internal Tensor EncodeTexts(IReadOnlyList<string?> texts)
     {
-        var features = _textTower.Embed(texts);
+        if (_clip is not null)
+            return ClipTextEncoding.Encode(_clip.Clip, _tokenizer!, texts);
+        var features = _textTower!.Embed(texts);
         using var tensor = torch.tensor(features.SelectMany(f => f).ToArray(), new long[] { texts.Count, _textTower.Dimension });
-        return _network.Projection.ProjectTexts(tensor);
+        return _lit!.Projection.ProjectTexts(tensor);
     }
 
     /// <summary>L2-normalized joint-space embeddings of raw images [N, C·H·W] (values as the image column gives them).</summary>
@@ -99,7 +130,7 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         using var raw = torch.tensor(pixels.ToArray(), new long[] { pixels.Length / Image.Size, Image.Size });
-        return EmbeddingRows.Of(_network.Projection.ProjectImages(LockedImageTower.Features(_network.ImageTower, raw)));
+        return EmbeddingRows.Of(_clip is not null ? _clip.call(raw) : _lit!.Projection.ProjectImages(LockedImageTower.Features(_lit.ImageTower, raw)));
     }
 
     private static VersionInfo GetVersionInfo() => NetworkPersistence.Version("MLXLITEN", LoaderSignature, typeof(ImageTextEncoderTransformer));
@@ -113,11 +144,19 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
         ctx.Writer.Write(Image.ColumnName);
         ClipImageInputPersistence.Save(ctx, Image);
         ctx.Writer.Write(_output);
-        ctx.Writer.Write(_network.ImageTower.Preprocess.OutputSize);
-        ctx.Writer.Write(_network.Projection.TextFeatures);
+        if (_clip is not null)
+        {
+            ctx.Writer.Write(ClipTowers);
+            ClipPersistence.Save(ctx, _clip.Clip.Config, _tokenizer!);
+            NetworkPersistence.SaveWeights(ctx, _clip.Clip);
+            return;
+        }
+        ctx.Writer.Write(LitTowers);
+        ctx.Writer.Write(_lit!.ImageTower.Preprocess.OutputSize);
+        ctx.Writer.Write(_lit.Projection.TextFeatures);
         ctx.Writer.Write(Dimension);
         ctx.SaveModel(_textTower, TextTowerEntry);
-        NetworkPersistence.SaveWeights(ctx, _network);
+        NetworkPersistence.SaveWeights(ctx, _lit);
     }
 
     internal static ImageTextEncoderTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -129,6 +168,16 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
         string column = ctx.Reader.ReadString();
         var image = ClipImageInputPersistence.Load(ctx, column) ?? throw new InvalidDataException($"The {component} in the model file has no image input.");
         string output = ctx.Reader.ReadString();
+        byte towers = ctx.Reader.ReadByte();
+        if (towers == ClipTowers)
+        {
+            var (config, tokenizer) = ClipPersistence.Load(ctx, component);
+            var clip = new ClipNetwork(config);
+            NetworkPersistence.LoadWeights(ctx, clip, component);
+            return new ImageTextEncoderTransformer(env, new ClipImageEncoder(clip, image.Height, image.Width), tokenizer, image, output);
+        }
+        if (towers != LitTowers)
+            throw new InvalidDataException($"The {component} in the model file is corrupted (unknown tower kind {towers}).");
         int inputSize = ctx.Reader.ReadInt32(), textFeatures = ctx.Reader.ReadInt32(), dimension = ctx.Reader.ReadInt32();
         if (inputSize < 32 || textFeatures < 1 || dimension < 1)
             throw new InvalidDataException($"The {component} in the model file is corrupted (invalid shapes).");
@@ -149,8 +198,9 @@ public sealed class ImageTextEncoderTransformer : RowToRowTransformerBase, IImag
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
-        _network.Dispose();
-        _textTower.Dispose();
+        _lit?.Dispose();
+        _textTower?.Dispose();
+        _clip?.Dispose();
     }
 
     internal void ThrowIfDisposed()

@@ -52,7 +52,7 @@ public sealed class ZeroShotImageClassifierTrainer : IEstimator<ZeroShotImageCla
                 image = ImageInput.Bind(input.Schema, _options.ImageColumnName, lit.Image.Channels, lit.Image.Height, lit.Image.Width, null);
                 if (image.Height != lit.Image.Height || image.Width != lit.Image.Width)
                     throw new ArgumentOutOfRangeException(nameof(input), $"The image column '{_options.ImageColumnName}' holds {image.Width}×{image.Height} images; the image/text encoder was trained on {lit.Image.Width}×{lit.Image.Height}.");
-                encoder = new LitImageEncoder(lit.CopyNetwork());
+                encoder = lit.CopyImageEncoder();
                 break;
             default:
                 throw new ArgumentException($"Model must be a ClipModel or an ImageTextEncoderTransformer; found {model.GetType().Name}.", nameof(_options.Model));
@@ -61,7 +61,8 @@ public sealed class ZeroShotImageClassifierTrainer : IEstimator<ZeroShotImageCla
         var zeroShot = new ZeroShotNetwork(encoder, classEmbeddings.clone());
         using var channel = _host.Start(nameof(ZeroShotImageClassifierTrainer));
         channel.Info($"Zero-shot classifier: {classNames.Count} classes × {_options.PromptTemplates.Count} prompt template(s).");
-        return new ZeroShotImageClassifierTransformer(_host, zeroShot, outputs, (model as ClipModel)?.Tokenizer, image, classNames, _options.PromptTemplates.ToList());
+        var tokenizer = (model as ClipModel)?.Tokenizer ?? (model as ImageTextEncoderTransformer)?.Tokenizer;
+        return new ZeroShotImageClassifierTransformer(_host, zeroShot, outputs, tokenizer, image, classNames, _options.PromptTemplates.ToList());
     }
 
     private (IReadOnlyList<string> Names, PredictionOutputs Outputs) ResolveClasses(DataViewSchema schema)
@@ -145,7 +146,7 @@ public sealed class ZeroShotImageClassifierTransformer : NetworkTransformerBase
         }
     }
 
-    private ZeroShotNetwork ZeroShot => (ZeroShotNetwork)Network;
+    internal ZeroShotNetwork ZeroShot => (ZeroShotNetwork)Network;
 
     private protected override IReadOnlyList<string> InputColumnNames => new[] { Image.ColumnName };
 

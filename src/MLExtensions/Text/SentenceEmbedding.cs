@@ -118,6 +118,17 @@ public sealed class SentenceEmbeddingTransformer : RowToRowTransformerBase, IDis
     /// <summary>Length of the embedding vectors.</summary>
     public int Dimension => _encoder.Config.HiddenSize;
 
+    // For ONNX export (Onnx/Export/ExportedEmbedding).
+    internal BertEncoder Encoder => _encoder;
+
+    internal WordPieceTokenizer Tokenizer => _tokenizer;
+
+    internal SentenceEmbeddingOptions Options => _options;
+
+    internal string InputColumnName => _input;
+
+    internal string OutputColumnName => _output;
+
     /// <summary>Embeddings of a batch of texts (same computation as the output column, batched for speed).</summary>
     public float[][] Embed(IReadOnlyList<string?> texts)
     {

@@ -102,6 +102,10 @@ public class ImageTextEncoderTests
         var column = scored.GetColumn<float[]>("ImageEmbedding").ToList();
         ClipModelTests.AssertClose(images.Take(3).ToArray(), column.ToArray(), 1e-5f);
 
+        // The image side exports to ONNX (locked ResNet-18 features → projection → normalization) and embeds alike.
+        var onnxEncoder = ml.Model.ToOnnxRuntime(encoder);
+        ClipModelTests.AssertClose(column.ToArray(), onnxEncoder.Transform(ml.Data.LoadFromEnumerable(test.Take(3))).GetColumn<float[]>("ImageEmbedding").ToArray(), 1e-4f);
+
         // Saved and reloaded, it embeds identically.
         using var temp = new TempDirectory();
         ml.Model.Save(encoder, train.Schema, temp.File("lit.zip"));
@@ -123,6 +127,8 @@ public class ImageTextEncoderTests
         var predicted = zeroShot.Transform(testData);
         var labels = predicted.GetColumn<uint>("PredictedLabel").Select(k => classes[(int)k - 1]).ToList();
         Assert.Equal(correct, labels.Zip(test).Count(p => p.First == p.Second.Label));
+        var onnxScores = ml.Model.ToOnnxRuntime(zeroShot).Transform(testData).GetColumn<float[]>("Score").ToArray();
+        ClipModelTests.AssertClose(predicted.GetColumn<float[]>("Score").ToArray(), onnxScores, 1e-4f);
         ml.Model.Save(zeroShot, testData.Schema, temp.File("zeroshot-lit.zip"));
         var zeroShotLoaded = ml.Model.Load(temp.File("zeroshot-lit.zip"), out _);
         Assert.Equal(PredictionDump.Lines(predicted), PredictionDump.Lines(zeroShotLoaded.Transform(testData)));
@@ -134,6 +140,79 @@ public class ImageTextEncoderTests
             ImageColumnName = "Image",
         }).Fit(keyed).Transform(keyed));
         Assert.True(metrics.MicroAccuracy >= accuracy - 1e-9, $"with the classes limited to the labels present, accuracy {metrics.MicroAccuracy} ≥ {accuracy}");
+    }
+
+    [Fact]
+    public void Fine_tuning_a_clip_models_towers_learns_the_captions_and_gives_a_zero_shot_model()
+    {
+        var ml = new MLContext(seed: 5);
+        var rows = ColouredShapes(96, 4, "a {}");
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+        double ZeroShotAccuracy(IImageTextModel model) => ml.MulticlassClassification.Evaluate(ml.MulticlassClassification.Trainers.ZeroShotImageClassifier(
+            new ZeroShotImageClassifierOptions { Model = model, PromptTemplates = new List<string> { "a {}" }, ImageColumnName = "Image", ImageHeight = Side, ImageWidth = Side })
+            .Fit(data).Transform(data)).MicroAccuracy;
+        var probe = new[] { "a red square", "a blue stripe" };
+        var fixtureBefore = ClipFixture.Model.EmbedTexts(probe);
+        double before = ZeroShotAccuracy(ClipFixture.Model);
+
+        var trainer = ml.Transforms.ImageTextEncoder(new ImageTextEncoderOptions
+        {
+            ClipModel = ClipFixture.Model,
+            ImageHeight = Side,
+            ImageWidth = Side,
+            Epochs = 25,
+            BatchSize = 32,
+            Seed = 3,
+        });
+        var encoder = trainer.Fit(data);
+        var history = trainer.LastTrainingState!.History;
+        double after = ZeroShotAccuracy(encoder);
+        _out.WriteLine($"loss {history[0].TrainingLoss:F3} → {history[^1].TrainingLoss:F3}; zero-shot accuracy on the training captions {before:P1} → {after:P1}; temperature {encoder.LogitScale:F1}");
+        Assert.True(encoder.IsClip);
+        Assert.True(history[^1].TrainingLoss < 0.5 * history[0].TrainingLoss, $"contrastive loss {history[0].TrainingLoss} → {history[^1].TrainingLoss}");
+        Assert.True(after >= 0.5 && after >= before + 0.3, $"zero-shot accuracy {before:P1} → {after:P1} (chance 8.3 %)");
+        Assert.InRange(encoder.LogitScale, 1f, 100f);
+        // The checkpoint's model is copied, not changed.
+        ClipModelTests.AssertClose(fixtureBefore, ClipFixture.Model.EmbedTexts(probe), 0f);
+
+        // Embedding column = EmbedImages; save/load keeps both towers; the image side exports to ONNX.
+        var few = ml.Data.TakeRows(data, 4);
+        var column = encoder.Transform(few).GetColumn<float[]>("ImageEmbedding").ToArray();
+        ClipModelTests.AssertClose(encoder.EmbedImages(rows.Take(4).SelectMany(r => r.Image).ToArray()), column, 1e-5f);
+        using var temp = new TempDirectory();
+        ml.Model.Save(encoder, data.Schema, temp.File("clip-finetuned.zip"));
+        var loaded = (ImageTextEncoderTransformer)ml.Model.Load(temp.File("clip-finetuned.zip"), out _);
+        ClipModelTests.AssertClose(column, loaded.Transform(few).GetColumn<float[]>("ImageEmbedding").ToArray(), 0f);
+        ClipModelTests.AssertClose(encoder.EmbedTexts(probe), loaded.EmbedTexts(probe), 0f);
+        ClipModelTests.AssertClose(column, ml.Model.ToOnnxRuntime(encoder).Transform(few).GetColumn<float[]>("ImageEmbedding").ToArray(), 1e-4f);
+        Assert.Equal(after, ZeroShotAccuracy(loaded), 6);
+    }
+
+    [Fact]
+    public void Fine_tuning_options_are_checked()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(ColouredShapes(4, 1, "a {}"));
+        var locked = Assert.Throws<ArgumentException>(() => ml.Transforms.ImageTextEncoder(new ImageTextEncoderOptions { ClipModel = ClipFixture.Model, LockTextProjection = true, ImageHeight = Side, ImageWidth = Side }).Fit(data));
+        Assert.Contains("LockTextProjection", locked.Message);
+        var gray = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ImageTextEncoder(new ImageTextEncoderOptions { ClipModel = ClipFixture.Model, ImageChannels = 1, ImageHeight = Side, ImageWidth = Side }).Fit(data));
+        Assert.Contains("ImageChannels", gray.Message);
+    }
+
+    [Fact]
+    public void A_locked_text_projection_is_the_identity_and_stays_so()
+    {
+        MLExtensions.Core.Native.TorchNativeLoader.EnsureLoaded();
+        using var generator = new TorchSharp.torch.Generator(1, TorchSharp.torch.CPU);
+        using var projection = new ContrastiveProjection(8, 6, 6, generator, lockText: true);
+        using var features = TorchSharp.torch.randn(3, 6, generator: generator);
+        using var projected = projection.ProjectTexts(features);
+        using var expected = TorchSharp.torch.nn.functional.normalize(features, 2.0, 1L);
+        Assert.True(projected.allclose(expected, 1e-6, 1e-6));
+        var trainable = new ContrastiveTask(projection).ParameterGroups().SelectMany(g => g.Parameters).ToList();
+        Assert.Equal(2, trainable.Count); // the image projection and the temperature
+        Assert.DoesNotContain(trainable, p => p.shape.SequenceEqual(new long[] { 6, 6 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ContrastiveProjection(8, 6, 4, generator, lockText: true));
     }
 
     [Fact]

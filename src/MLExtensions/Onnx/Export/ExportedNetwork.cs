@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MLExtensions.Core;
+using MLExtensions.Multimodal;
 using MLExtensions.Tabular;
 using MLExtensions.Text;
 using MLExtensions.Vision;
@@ -48,9 +49,12 @@ internal static class ExportedNetwork
             writer.Graph.Input.Add(ValueInfo(writer.Reserve(graphInput.Name), graphInput.ElementType, graphInput.Dims));
 
         var exporter = new ModuleExporter(writer);
-        string raw = transformer is TextClassifierTransformer text
-            ? BertEncoderExporter.ExportClassifier(exporter, text.Classifier, new BertEncoderExporter.TokenInputs(TokenIdsName, AttentionMaskName, TokenTypeIdsName), "network")
-            : exporter.Export(transformer.Network, input.Inputs[0].Name, "network");
+        string raw = transformer switch
+        {
+            TextClassifierTransformer text => BertEncoderExporter.ExportClassifier(exporter, text.Classifier, new BertEncoderExporter.TokenInputs(TokenIdsName, AttentionMaskName, TokenTypeIdsName), "network"),
+            ZeroShotImageClassifierTransformer zeroShot => ClipExporter.ZeroShot(exporter, zeroShot.ZeroShot, input.Inputs[0].Name, "network"),
+            _ => exporter.Export(transformer.Network, input.Inputs[0].Name, "network"),
+        };
         var outputs = transformer.Outputs;
         writer.AddNodeWithOutput("Identity", new[] { raw }, writer.Reserve(LogitsName));
         var outputDims = new object[] { "batch", (long)outputs.ClassCount };
@@ -65,18 +69,24 @@ internal static class ExportedNetwork
             writer.Graph.Output.Add(ValueInfo(ProbabilitiesName, TensorProto.Types.DataType.Float, outputDims));
         }
 
+        return Wrap(writer, transformer.GetType().Name, Metadata(transformer, input));
+    }
+
+    /// <summary>The model around a finished graph: IR version, opsets (ONNX Runtime's contrib domain when used), producer, metadata.</summary>
+    internal static ModelProto Wrap(ProtoGraphWriter writer, string source, IEnumerable<(string Key, string Value)> metadata)
+    {
         var model = new ModelProto
         {
             IrVersion = 8,
             ProducerName = "MLExtensions",
             ProducerVersion = typeof(ExportedNetwork).Assembly.GetName().Version?.ToString() ?? "",
             Graph = writer.Graph,
-            DocString = $"{transformer.GetType().Name} exported by MLExtensions.",
+            DocString = $"{source} exported by MLExtensions.",
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
         if (writer.UsesOnnxRuntimeDomain)
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = ProtoGraphWriter.OnnxRuntimeDomain, Version = 1 });
-        foreach (var (key, value) in Metadata(transformer, input))
+        foreach (var (key, value) in metadata)
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return model;
     }
@@ -100,7 +110,7 @@ internal static class ExportedNetwork
         });
     }
 
-    private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dims)
+    internal static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, object[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
@@ -114,6 +124,29 @@ internal static class ExportedNetwork
             Name = name,
             Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
         };
+    }
+
+    /// <summary>How the three BERT token inputs are made from text (WordPiece, outside the graph; details in <see cref="WordPieceMetadata"/>).</summary>
+    internal static string WordPieceDescription(WordPieceTokenizer tokenizer) =>
+        "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
+        "lower-cased and accents stripped when 'tokenizer.lower_case'): [CLS] text [SEP] (second text [SEP]), truncated to " +
+        "'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id in 'tokenizer.special_ids'); token_type_ids is 0 for the first text and 1 for the second." +
+        (tokenizer.IsPruned
+            ? " The vocabulary is pruned: text is split into word pieces with 'tokenizer.source_vocabulary', and a piece's id is the line of 'tokenizer.vocabulary' " +
+              $"that has the same piece, or the id of [UNK] ({tokenizer.UnknownId}) when there is none."
+            : "");
+
+    /// <summary>The tokenizer settings and vocabulary a caller needs to feed a BERT-family graph.</summary>
+    internal static IEnumerable<(string Key, string Value)> WordPieceMetadata(WordPieceTokenizer tokenizer, int maxLength, TextPooling pooling)
+    {
+        yield return ("tokenizer.kind", "WordPiece");
+        yield return ("tokenizer.lower_case", tokenizer.LowerCase ? "true" : "false");
+        yield return ("tokenizer.max_length", maxLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId }));
+        yield return ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary));
+        yield return ("pooling", pooling.ToString());
+        if (tokenizer.IsPruned)
+            yield return ("tokenizer.source_vocabulary", string.Join("\n", tokenizer.SourceVocabulary));
     }
 
     /// <summary>One graph input: name, element type, dimensions (strings are symbolic).</summary>
@@ -141,6 +174,12 @@ internal static class ExportedNetwork
                 "per-channel mean/std normalization.",
                 Array.Empty<(string, string)>()),
             TextClassifierTransformer text => Text(text),
+            ZeroShotImageClassifierTransformer zeroShot => new NetworkInput(
+                new[] { new GraphInput("pixels", TensorProto.Types.DataType.Float, new object[] { "batch", (long)zeroShot.Image.Size }) },
+                new[] { zeroShot.Image.ColumnName },
+                ExportedEmbedding.PixelsDescription(zeroShot.Image, zeroShot.ZeroShot.ImageEncoder is ClipImageEncoder) +
+                " Then the image embedding's cosine with each class's text embedding (constants), times exp(logit_scale).",
+                Array.Empty<(string, string)>()),
             _ => throw new NotSupportedException($"ONNX export does not support {transformer.GetType().Name}."),
         };
 
@@ -159,24 +198,8 @@ internal static class ExportedNetwork
                     new GraphInput(TokenTypeIdsName, TensorProto.Types.DataType.Int64, dims),
                 },
                 columns,
-                "Text is tokenized outside the graph with the WordPiece vocabulary in 'tokenizer.vocabulary' (BERT basic tokenization, " +
-                $"{(tokenizer.LowerCase ? "lower-cased and accents stripped" : "case kept")}): [CLS] text [SEP] (second text [SEP]), truncated to " +
-                $"'tokenizer.max_length' tokens; attention_mask is 1 on tokens and 0 on padding (pad id {tokenizer.PadId}); token_type_ids is 0 for the first text and 1 for the second." +
-                (tokenizer.IsPruned
-                    ? " The vocabulary is pruned: text is split into word pieces with 'tokenizer.source_vocabulary', and a piece's id is the line of 'tokenizer.vocabulary' " +
-                      $"that has the same piece, or the id of [UNK] ({tokenizer.UnknownId}) when there is none."
-                    : ""),
-                new[]
-                {
-                    ("tokenizer.kind", "WordPiece"),
-                    ("tokenizer.lower_case", tokenizer.LowerCase ? "true" : "false"),
-                    ("tokenizer.max_length", text.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                    ("tokenizer.special_ids", JsonSerializer.Serialize(new { cls = tokenizer.ClsId, sep = tokenizer.SepId, pad = tokenizer.PadId })),
-                    ("tokenizer.vocabulary", string.Join("\n", tokenizer.Vocabulary)),
-                    ("pooling", text.Classifier.Pooling.ToString()),
-                }.Concat(tokenizer.IsPruned
-                    ? new[] { ("tokenizer.source_vocabulary", string.Join("\n", tokenizer.SourceVocabulary)) }
-                    : Array.Empty<(string, string)>()).ToArray());
+                WordPieceDescription(tokenizer),
+                WordPieceMetadata(tokenizer, text.MaxLength, text.Classifier.Pooling).ToArray());
         }
     }
 }

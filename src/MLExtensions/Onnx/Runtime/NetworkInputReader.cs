@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MLExtensions.Core;
+using MLExtensions.Multimodal;
 using MLExtensions.Onnx.Export;
 using MLExtensions.Tabular;
 using MLExtensions.Text;
@@ -21,6 +22,7 @@ internal abstract class NetworkInputReader
         FeatureVector = 1,
         ImagePixels = 2,
         Text = 3,
+        ClipText = 4,
     }
 
     /// <summary>The ONNX graph inputs this feeds.</summary>
@@ -54,7 +56,19 @@ internal abstract class NetworkInputReader
         NeuralNetworkTransformer mlp => new FeatureVector(mlp.FeatureColumnName, mlp.FeatureSize),
         ImageClassifierTransformer image => new ImagePixels(image.Image with { PathColumnName = null }),
         TextClassifierTransformer text => new TextTokens(text.Columns, text.Tokenizer, text.MaxLength),
+        ZeroShotImageClassifierTransformer zeroShot => new ImagePixels(zeroShot.Image with { PathColumnName = null }),
         _ => throw new NotSupportedException($"ONNX Runtime scoring does not support {network.GetType().Name}."),
+    };
+
+    /// <summary>The reader for any exportable step: a network (<see cref="For(NetworkTransformerBase)"/>) or an embedding transformer.</summary>
+    public static NetworkInputReader ForStep(ITransformer step) => step switch
+    {
+        NetworkTransformerBase network => For(network),
+        ClipEmbeddingTransformer { Image: { } image } => new ImagePixels(image with { PathColumnName = null }),
+        ClipEmbeddingTransformer text => new ClipTokens(text.InputColumnName, text.Tokenizer),
+        ImageTextEncoderTransformer lit => new ImagePixels(lit.Image with { PathColumnName = null }),
+        SentenceEmbeddingTransformer sentence => new TextTokens(new TextColumns(sentence.InputColumnName, null), sentence.Tokenizer, sentence.Options.MaxLength),
+        _ => throw new NotSupportedException($"ONNX Runtime scoring does not support {step.GetType().Name}."),
     };
 
     public static NetworkInputReader Load(ModelLoadContext ctx)
@@ -91,6 +105,8 @@ internal abstract class NetworkInputReader
                 var tokenizer = TokenizerPersistence.Load(ctx, vocabularySize, "ONNX text classifier");
                 return new TextTokens(new TextColumns(text, second.Length == 0 ? null : second), tokenizer, maxLength);
             }
+            case Kind.ClipText:
+                return new ClipTokens(reader.ReadString(), ClipPersistence.LoadTokenizer(ctx, "ONNX CLIP text embedding"));
             default:
                 throw new InvalidDataException($"The ONNX network in the model file is corrupted: unknown input kind {(int)kind}.");
         }
@@ -241,6 +257,47 @@ internal abstract class NetworkInputReader
             ctx.Writer.Write(_maxLength);
             ctx.Writer.Write(_tokenizer.Vocabulary.Count);
             TokenizerPersistence.Save(ctx, _tokenizer);
+        }
+    }
+
+    /// <summary>A text column tokenized with CLIP's BPE tokenizer, cut after the end token (the causal tower never looks past it).</summary>
+    private sealed class ClipTokens : NetworkInputReader
+    {
+        private readonly string _column;
+        private readonly ClipTokenizer _tokenizer;
+
+        public ClipTokens(string column, ClipTokenizer tokenizer)
+        {
+            _column = column;
+            _tokenizer = tokenizer;
+        }
+
+        public override IReadOnlyList<string> OnnxInputNames => new[] { ExportedNetwork.TokenIdsName };
+
+        public override IReadOnlyList<string> Columns => new[] { _column };
+
+        private protected override Kind InputKind => Kind.ClipText;
+
+        public override void Validate(DataViewSchema schema) => new TextColumns(_column, null).Validate(schema);
+
+        public override Func<IReadOnlyList<NamedOnnxValue>> CreateReader(DataViewRow row)
+        {
+            var getText = row.GetGetter<ReadOnlyMemory<char>>(row.Schema[_column]);
+            ReadOnlyMemory<char> text = default;
+            return () =>
+            {
+                getText(ref text);
+                var ids = _tokenizer.Encode(text.ToString());
+                int length = Array.IndexOf(ids, (long)_tokenizer.EndOfTextId) + 1;
+                var tensor = new DenseTensor<long>(ids.AsMemory(0, length), new[] { 1, length });
+                return new[] { NamedOnnxValue.CreateFromTensor(ExportedNetwork.TokenIdsName, tensor) };
+            };
+        }
+
+        private protected override void SaveCore(ModelSaveContext ctx)
+        {
+            ctx.Writer.Write(_column);
+            ClipPersistence.SaveTokenizer(ctx, _tokenizer);
         }
     }
 }

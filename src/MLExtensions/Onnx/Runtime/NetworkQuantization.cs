@@ -18,7 +18,7 @@ namespace MLExtensions.Onnx;
 /// <param name="PredictionAgreement">Fraction of those rows where both models predict the same label; null for regression.</param>
 /// <param name="FloatAccuracy">Accuracy of the float model on those rows, when they have a label column; otherwise null.</param>
 /// <param name="QuantizedAccuracy">Accuracy of the quantized model on the same rows; null without labels.</param>
-/// <param name="MaxScoreDifference">Largest absolute difference of any Score value between the two models.</param>
+/// <param name="MaxScoreDifference">Largest absolute difference of any Score value between the two models (for embedding models, of any embedding component).</param>
 public sealed record QuantizationSummary(QuantizationReport Report, long CalibrationRows, double? PredictionAgreement,
     double? FloatAccuracy, double? QuantizedAccuracy, double MaxScoreDifference)
 {
@@ -48,14 +48,14 @@ internal static class NetworkQuantization
         Core.Native.TorchNativeLoader.EnsureLoaded();
 
         var steps = ExportTarget.Steps(model).ToList();
-        int index = steps.FindLastIndex(s => s is NetworkTransformerBase);
+        int index = steps.FindLastIndex(ExportTarget.IsExportable);
         if (index < 0)
-            throw new ArgumentException($"Quantize needs one of MLExtensions' trained networks, or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
-        var network = (NetworkTransformerBase)steps[index];
+            throw new ArgumentException($"Quantize needs one of MLExtensions' trained networks ({ExportTarget.Supported}), or a TransformerChain containing one; got {ExportTarget.Describe(model)}.", nameof(model));
+        var network = steps[index];
 
         // The calibration rows reach the network through the chain's earlier steps, as in scoring.
         var upstream = steps.Take(index).Aggregate(calibrationData, (view, step) => step.Transform(view));
-        var reader = NetworkInputReader.For(network);
+        var reader = NetworkInputReader.ForStep(network);
         try
         {
             reader.Validate(upstream.Schema);
@@ -69,12 +69,14 @@ internal static class NetworkQuantization
             throw new ArgumentException("The calibration data has no rows; quantization needs at least one row to calibrate and check the quantized model.", nameof(calibrationData));
 
         // The quantized model runs only on ONNX Runtime, so the export may use its fused operators (as ToOnnxRuntime's float model does).
-        var floatModel = ExportedNetwork.Build(network, targetsOnnxRuntime: true).ToByteArray();
+        var floatModel = ExportTarget.Build(network, targetsOnnxRuntime: true).ToByteArray();
         var result = OnnxQuantizer.Quantize(floatModel, options, samples);
-        steps[index] = OnnxNetworkTransformer.Create(env, network, result.Model);
-        var quantized = model is NetworkTransformerBase ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
+        steps[index] = OnnxRuntimeStep.Create(env, network, result.Model);
+        var quantized = ReferenceEquals(model, network) ? steps[index] : new TransformerChain<ITransformer>(steps.ToArray());
 
-        var summary = Compare(env, model, quantized, calibrationData, network.Kind, result.Report, options.MaxCalibrationRows);
+        var summary = network is NetworkTransformerBase scored
+            ? Compare(env, model, quantized, calibrationData, scored.Kind, result.Report, options.MaxCalibrationRows)
+            : CompareEmbeddings(env, model, quantized, calibrationData, ExportedEmbedding.Columns(network).Output, result.Report, options.MaxCalibrationRows);
         using (var channel = env.Register(nameof(NetworkQuantization)).Start("Quantize"))
             channel.Info(MessageSensitivity.None, "Quantized the network: {0}.", summary);
         return (quantized, summary);
@@ -125,6 +127,17 @@ internal static class NetworkQuantization
             ? null : labelsBefore.Zip(labelsAfter).Count(p => p.First == p.Second) / (double)labelsBefore.Count;
         double? floatAccuracy = Accuracy(env, before, kind), quantizedAccuracy = Accuracy(env, after, kind);
         return new QuantizationSummary(report, scoresBefore.Count, agreement, floatAccuracy, quantizedAccuracy, maxDifference);
+    }
+
+    /// <summary>Embedding models: the largest difference of any embedding component on the first calibration rows (no labels to agree on).</summary>
+    private static QuantizationSummary CompareEmbeddings(IHostEnvironment env, ITransformer original, ITransformer quantized, IDataView data, string column,
+        QuantizationReport report, int limit)
+    {
+        var rows = new DataOperationsCatalog(env).TakeRows(data, limit);
+        var before = original.Transform(rows).GetColumn<float[]>(column).ToList();
+        var after = quantized.Transform(rows).GetColumn<float[]>(column).ToList();
+        double maxDifference = before.Zip(after).SelectMany(p => p.First.Zip(p.Second, (a, b) => (double)Math.Abs(a - b))).DefaultIfEmpty(0).Max();
+        return new QuantizationSummary(report, before.Count, null, null, null, maxDifference);
     }
 
     private static (List<float[]> Scores, List<long> Labels) Read(IDataView scored, PredictionTask kind)

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
@@ -28,7 +27,6 @@ namespace MLExtensions.Onnx;
 public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposable
 {
     internal const string LoaderSignature = "MLExtOnnxNetwork";
-    private const string ModelEntry = "Network.onnx";
 
     private readonly NetworkInputReader _input;
     private readonly byte[] _onnxModel;
@@ -41,19 +39,7 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
         Outputs = outputs;
         _onnxModel = onnxModel;
         IntraOpNumThreads = intraOpNumThreads;
-        using var options = new SessionOptions { IntraOpNumThreads = intraOpNumThreads };
-        try
-        {
-            _session = new InferenceSession(onnxModel, options);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"ONNX Runtime cannot load the network's ONNX model: {e.Message}", e);
-        }
-        if (!input.OnnxInputNames.All(_session.InputMetadata.ContainsKey) || !_session.OutputMetadata.ContainsKey(ExportedNetwork.LogitsName))
-            throw new InvalidDataException(
-                $"The ONNX model must have the inputs [{string.Join(", ", input.OnnxInputNames)}] and the output '{ExportedNetwork.LogitsName}'; " +
-                $"it has inputs [{string.Join(", ", _session.InputMetadata.Keys)}] and outputs [{string.Join(", ", _session.OutputMetadata.Keys)}].");
+        _session = OnnxModelStore.Open(onnxModel, intraOpNumThreads, input.OnnxInputNames, ExportedNetwork.LogitsName);
     }
 
     /// <summary>The prediction task.</summary>
@@ -96,9 +82,7 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
         ctx.SetVersionInfo(GetVersionInfo());
         _input.Save(ctx);
         Outputs.Save(Host, ctx);
-        ctx.Writer.Write(IntraOpNumThreads);
-        ctx.Writer.Write(Convert.ToHexString(SHA256.HashData(_onnxModel)));
-        ctx.SaveBinaryStream(ModelEntry, w => w.Write(_onnxModel));
+        OnnxModelStore.Save(ctx, _onnxModel, IntraOpNumThreads);
     }
 
     // SignatureLoadModel.
@@ -108,14 +92,8 @@ public sealed class OnnxNetworkTransformer : RowToRowTransformerBase, IDisposabl
         ctx.CheckAtModel(GetVersionInfo());
         var input = NetworkInputReader.Load(ctx);
         var outputs = PredictionOutputs.Load(env, ctx);
-        int threads = ctx.Reader.ReadInt32();
-        string expected = ctx.Reader.ReadString();
-        byte[]? bytes = null;
-        if (!ctx.TryLoadBinaryStream(ModelEntry, r => bytes = r.ReadBytes((int)r.BaseStream.Length)) || bytes is null)
-            throw new InvalidDataException($"The model file has no ONNX network (entry '{ModelEntry}' is missing).");
-        if (Convert.ToHexString(SHA256.HashData(bytes)) != expected)
-            throw new InvalidDataException("The ONNX network in the model file is corrupted (checksum mismatch).");
-        return new OnnxNetworkTransformer(env, input, outputs, bytes, Math.Max(0, threads));
+        var (bytes, threads) = OnnxModelStore.Load(ctx);
+        return new OnnxNetworkTransformer(env, input, outputs, bytes, threads);
     }
 
     // SignatureLoadRowMapper: used when the IDataView form of the transform is deserialized.

@@ -22,9 +22,7 @@ internal static class BertEncoderExporter
         var w = exporter.Writer;
         var children = network.named_children().ToDictionary(c => c.name, c => c.module);
         string hidden = ExportEncoder(exporter, network.Encoder, inputs, name + ".encoder");
-        string pooled = network.Pooling == TextPooling.Cls
-            ? w.AddNode("Gather", new[] { hidden, w.AddInitializer(name + ".cls_index", new long[] { 0 }, Array.Empty<long>()) }, name + ".cls", NodeAttribute.Of("axis", 1L))
-            : MeanPool(w, hidden, inputs.Mask, name + ".mean_pool");
+        string pooled = Pool(w, network.Pooling, hidden, inputs.Mask, name);
         // The dropout between pooling and the classifier is the identity at inference.
         return LinearExporter.Export(w, (Linear)children["classifier"], pooled, name + ".classifier");
     }
@@ -84,6 +82,12 @@ internal static class BertEncoderExporter
         string outputResidual = w.AddNode("Add", new[] { output, attended }, name + ".output.residual");
         return LayerNormExporter.Export(w, Norm("output.LayerNorm"), outputResidual, name + ".output.LayerNorm");
     }
+
+    /// <summary>The [CLS] state or the mean over the unmasked tokens: [batch, sequence, hidden] → [batch, hidden].</summary>
+    public static string Pool(IOnnxGraphWriter w, TextPooling pooling, string hidden, string attentionMask, string name) =>
+        pooling == TextPooling.Cls
+            ? w.AddNode("Gather", new[] { hidden, w.AddInitializer(name + ".cls_index", new long[] { 0 }, Array.Empty<long>()) }, name + ".cls", NodeAttribute.Of("axis", 1L))
+            : MeanPool(w, hidden, attentionMask, name + ".mean_pool");
 
     /// <summary>Mean of the hidden states over the unmasked tokens, as <see cref="BertEncoder.MeanPool"/>.</summary>
     private static string MeanPool(IOnnxGraphWriter w, string hidden, string attentionMask, string name)

@@ -22,10 +22,22 @@ internal static class ImageNetworkExporter
         string logits = classifier.Network switch
         {
             SequentialImageNetwork sequential => ExportSequential(exporter, sequential, x, imageShape, name + ".net"),
-            ResNet resnet => ExportResNet(exporter, resnet, x, name + ".net"),
+            ResNet resnet => ExportResNet(exporter, resnet, x, name + ".net", includeHead: true),
             var other => throw new NotSupportedException($"ONNX export does not support the image network type {other.GetType().FullName}."),
         };
         return classifier.AveragesMirroredView ? AverageViews(exporter.Writer, logits, classifier.Network.ClassCount, name + ".mirror") : logits;
+    }
+
+    /// <summary>
+    /// The features a <see cref="ResNet"/> classifier's head reads (preprocessing, stem, stages, global pool; no fc):
+    /// [N, C·H·W] pixels → [N, 512], as <see cref="ImageClassifierNetwork.ExtractFeatures"/>. Used by locked image towers.
+    /// </summary>
+    public static string ExportFeatures(ModuleExporter exporter, ImageClassifierNetwork classifier, string input, string name)
+    {
+        if (classifier.Network is not ResNet resnet || classifier.AveragesMirroredView)
+            throw new NotSupportedException($"ONNX export of image features supports ResNet towers without mirrored views; found {classifier.Network.GetType().Name}.");
+        string x = ImagePreprocessorExporter.Export(exporter.Writer, classifier.Preprocess, input, name + ".preprocess");
+        return ExportResNet(exporter, resnet, x, name + ".net", includeHead: false);
     }
 
     /// <summary>[N, C, H, W] → [2N, C, H, W]: the images, then the same images mirrored left-right (a reversed Slice on W).</summary>
@@ -66,13 +78,15 @@ internal static class ImageNetworkExporter
         return exporter.Export(children["classifier"], x, name + ".classifier");
     }
 
-    private static string ExportResNet(ModuleExporter exporter, ResNet network, string input, string name)
+    private static string ExportResNet(ModuleExporter exporter, ResNet network, string input, string name, bool includeHead)
     {
         // Children come in torchvision's registration order: conv1, bn1, [maxpool], layer1…layer4, avgpool, fc.
         // The stem's ReLU is functional (not a child), so it follows bn1 here.
         string x = input;
         foreach (var (childName, child) in network.named_children())
         {
+            if (!includeHead && ReferenceEquals(child, network.Head))
+                continue;
             string childPath = $"{name}.{childName}";
             x = childName switch
             {
