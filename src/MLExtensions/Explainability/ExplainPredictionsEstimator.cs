@@ -64,16 +64,48 @@ public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransfor
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The same columns as the fitted transformer adds: <c>ExplainedClass</c> for classifiers (what the model predicts is
+    /// read from the Score and PredictedLabel already in <paramref name="inputSchema"/>, else from the model's last network
+    /// or prediction transformer) and <c>Tokens</c> with a variable-size <c>Attributions</c> for text.
+    /// </remarks>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
+        var network = FindNetwork(_model, _options.Method);
+        string column = ExplanationTransformer.ExplainedColumnName(_options, network ?? ExportTarget.Steps(_model).OfType<NetworkTransformerBase>().LastOrDefault());
+        if (!inputSchema.TryFindColumn(column, out var explained))
+            throw new ArgumentOutOfRangeException(nameof(ExplanationOptions.InputColumnName), column,
+                $"The explained column '{column}' was not found in the data; its columns are [{string.Join(", ", inputSchema.Select(c => c.Name))}].");
+        bool text = network is TextClassifierTransformer
+            || (_options.Method == ExplanationMethod.KernelShap && explained.ItemType is TextDataViewType && explained.Kind == SchemaShape.Column.VectorKind.Scalar);
         var columns = inputSchema.ToDictionary(c => c.Name);
-        void Add(string name, SchemaShape.Column.VectorKind kind, DataViewType type, bool isKey = false) =>
-            columns[name] = new SchemaShape.Column(name, kind, type, isKey);
-        Add(ExplanationTransformer.AttributionsColumn, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single);
+        void Add(string name, SchemaShape.Column.VectorKind kind, DataViewType type, bool isKey = false, SchemaShape? annotations = null) =>
+            columns[name] = new SchemaShape.Column(name, kind, type, isKey, annotations);
+        var slotNames = !text && explained.HasSlotNames() ? Annotation(AnnotationUtils.Kinds.SlotNames, TextDataViewType.Instance) : null;
+        Add(ExplanationTransformer.AttributionsColumn, text ? SchemaShape.Column.VectorKind.VariableVector : SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, annotations: slotNames);
         Add(ExplanationTransformer.BaseValueColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single);
         Add(ExplanationTransformer.ConvergenceDeltaColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single);
+        var outputs = network is not null ? ModelOutputs.FromNetwork(network) : ModelOutputs.OfModel(_model);
+        switch (outputs?.Kind ?? ModelOutputs.KindOf(inputSchema))
+        {
+            case PredictionTask.MulticlassClassification:
+                var keyValues = outputs?.PredictedLabelAnnotations?.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues)?.Type.GetItemType()
+                    ?? (inputSchema.TryFindColumn(DefaultColumnNames.PredictedLabel, out var predicted)
+                        && predicted.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var values) ? values.ItemType : null);
+                Add(ExplanationTransformer.ExplainedClassColumn, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, isKey: true,
+                    keyValues is null ? null : Annotation(AnnotationUtils.Kinds.KeyValues, keyValues));
+                break;
+            case PredictionTask.BinaryClassification:
+                Add(ExplanationTransformer.ExplainedClassColumn, SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance);
+                break;
+        }
+        if (text)
+            Add(ExplanationTransformer.TokensColumn, SchemaShape.Column.VectorKind.VariableVector, TextDataViewType.Instance);
         return new SchemaShape(columns.Values);
     }
+
+    private static SchemaShape Annotation(string kind, DataViewType itemType) =>
+        new(new[] { new SchemaShape.Column(kind, SchemaShape.Column.VectorKind.Vector, itemType, false) });
 
     /// <summary>The network that gradient methods differentiate (the last of the library's networks in the model), or null for KernelSHAP.</summary>
     internal static NetworkTransformerBase? FindNetwork(ITransformer model, ExplanationMethod method)

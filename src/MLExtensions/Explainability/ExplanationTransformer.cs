@@ -13,9 +13,10 @@ namespace MLExtensions.Explainability;
 /// <summary>
 /// Explains a fitted model's predictions row by row. Appends <c>Attributions</c> (one value per slot of the explained
 /// column, or per token for text), <c>BaseValue</c>, <c>ConvergenceDelta</c> = Σ Attributions − (f(x) − BaseValue),
-/// <c>ExplainedClass</c> (multiclass models; same key values as the model's PredictedLabel) and <c>Tokens</c> (text).
-/// The explained output f is the model's Score: the class probability for multiclass models, the score (logit) for binary
-/// ones, the prediction for regression. Saved with the model it explains (<c>mlContext.Model.Save/Load</c>).
+/// <c>ExplainedClass</c> (classifiers; the type of the model's PredictedLabel: a key with the same key values for multiclass
+/// models, Boolean for binary ones — true when the positive class's score is explained) and <c>Tokens</c> (text).
+/// The explained output f is the model's Score: the class probability for multiclass models, the score (logit) of the
+/// explained class for binary ones (Score for the positive class, −Score for the negative one), the prediction for regression. Saved with the model it explains (<c>mlContext.Model.Save/Load</c>).
 /// </summary>
 public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposable
 {
@@ -27,7 +28,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
     /// <summary>Name of the base value column.</summary>
     public const string BaseValueColumn = "BaseValue";
 
-    /// <summary>Name of the explained class column (multiclass models).</summary>
+    /// <summary>Name of the explained class column (classifiers: a key like a multiclass PredictedLabel, Boolean for binary models).</summary>
     public const string ExplainedClassColumn = "ExplainedClass";
 
     /// <summary>Name of the convergence delta column.</summary>
@@ -207,12 +208,12 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                 new(BaseValueColumn, NumberDataViewType.Single),
                 new(ConvergenceDeltaColumn, NumberDataViewType.Single),
             };
-            if (engine.Outputs.IsMulticlass)
+            if (engine.Outputs.ExplainedClassType is { } classType)
             {
                 var keyAnnotations = new DataViewSchema.Annotations.Builder();
                 if (engine.Outputs.PredictedLabelAnnotations?.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is { } keyValues)
                     keyAnnotations.Add(keyValues.Name, keyValues.Type, CopyKeyValues(engine.Outputs.PredictedLabelAnnotations, keyValues));
-                columns.Add(new(ExplainedClassColumn, new KeyDataViewType(typeof(uint), engine.Outputs.ClassCount), keyAnnotations.ToAnnotations()));
+                columns.Add(new(ExplainedClassColumn, classType, keyAnnotations.ToAnnotations()));
             }
             if (engine.HasTokens)
                 columns.Add(new(TokensColumn, new VectorDataViewType(TextDataViewType.Instance)));
@@ -276,6 +277,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                     }),
                     BaseValueColumn => (ValueGetter<float>)((ref float v) => v = (float)Current().BaseValue),
                     ConvergenceDeltaColumn => (ValueGetter<float>)((ref float v) => v = Current().ConvergenceDelta),
+                    ExplainedClassColumn when _owner._engine.Outputs.IsBinary => (ValueGetter<bool>)((ref bool v) => v = Current().Target == 1),
                     ExplainedClassColumn => (ValueGetter<uint>)((ref uint v) => v = (uint)Current().Target + 1),
                     _ => (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> dst) =>
                     {

@@ -51,27 +51,31 @@ public class ExplanationNetworkTests
         var score = explained.Schema["Score"];
         var target = explained.Schema.GetColumnOrNull(ExplanationTransformer.ExplainedClassColumn);
         using var cursor = explained.GetRowCursor(target is null ? new[] { score } : new[] { score, target.Value });
-        var getTarget = target is null ? null : cursor.GetGetter<uint>(target.Value);
         uint k = 1;
         if (score.Type is VectorDataViewType)
         {
+            var getTarget = cursor.GetGetter<uint>(target!.Value);
             var get = cursor.GetGetter<VBuffer<float>>(score);
             VBuffer<float> v = default;
             while (cursor.MoveNext())
             {
                 get(ref v);
-                getTarget!(ref k);
+                getTarget(ref k);
                 yield return v.GetItemOrDefault((int)k - 1);
             }
         }
         else
         {
+            // Binary models: ExplainedClass false means the negative class, whose logit is −Score.
+            var getPositive = target is null ? null : cursor.GetGetter<bool>(target.Value);
             var get = cursor.GetGetter<float>(score);
             float v = 0;
+            bool positive = true;
             while (cursor.MoveNext())
             {
                 get(ref v);
-                yield return v;
+                getPositive?.Invoke(ref positive);
+                yield return positive ? v : -v;
             }
         }
     }

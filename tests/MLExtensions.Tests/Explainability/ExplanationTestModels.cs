@@ -140,4 +140,16 @@ internal static class ExplanationTestModels
         }
         return phi;
     }
+
+    /// <summary>Equality within a tolerance relative to max(1, |expected|).</summary>
+    public sealed class Tolerance : IEqualityComparer<double>
+    {
+        private readonly double _tolerance;
+
+        public Tolerance(double tolerance) => _tolerance = tolerance;
+
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= _tolerance * Math.Max(1, Math.Abs(a));
+
+        public int GetHashCode(double value) => 0;
+    }
 }

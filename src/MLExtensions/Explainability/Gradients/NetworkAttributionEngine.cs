@@ -166,7 +166,7 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
     private Tensor RescaledTarget(Tensor logits, Tensor referenceLogits, int target)
     {
         if (!Outputs.IsMulticlass)
-            return logits.select(1, 0);
+            return TargetOutput(logits, target);
         var difference = logits.detach() - referenceLogits;
         var (nodes, weights) = GaussLegendre.Unit(16);
         var multipliers = torch.zeros_like(difference);
@@ -186,15 +186,18 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
         return p0 + ((logits - referenceLogits) * multipliers).sum(1);
     }
 
+    /// <summary>The explained output: the target's probability (multiclass), the logit of the target class (binary: −logit for the negative class), the prediction.</summary>
     private Tensor TargetOutput(Tensor logits, int target) =>
-        Outputs.IsMulticlass ? torch.softmax(logits, 1).select(1, target) : logits.select(1, 0);
+        Outputs.IsMulticlass ? torch.softmax(logits, 1).select(1, target)
+        : Outputs.IsBinary && target == 0 ? -logits.select(1, 0)
+        : logits.select(1, 0);
 
     private int Target(Tensor x)
     {
         if (_options.TargetClass is { } target)
             return target;
         if (!Outputs.IsMulticlass)
-            return 0;
+            return Outputs.DefaultTarget(ReadOnlySpan<float>.Empty);
         using var noGrad = torch.no_grad();
         return (int)_network.Network.call(x).argmax(1).item<long>();
     }

@@ -19,7 +19,7 @@ internal sealed class KernelShapEngine : IAttributionEngine
     private readonly float[][] _references;
     private readonly int[][] _groups;
     private readonly SchemaDefinition _definition;
-    private readonly double[] _expected; // linked mean output over the references, per class
+    private readonly double[] _expected; // linked mean output over the references, per explainable target
 
     public KernelShapEngine(IHostEnvironment env, ITransformer model, ExplanationOptions options, string column, float[][] references, VBuffer<ReadOnlyMemory<char>>? slotNames)
     {
@@ -40,7 +40,7 @@ internal sealed class KernelShapEngine : IAttributionEngine
         Outputs = ModelOutputs.Of(model, empty.Schema);
         Outputs.ValidateTarget(options.TargetClass);
         var scores = Score(references);
-        _expected = Enumerable.Range(0, Outputs.ClassCount).Select(k => Link(scores.Average(s => s[k]))).ToArray();
+        _expected = Enumerable.Range(0, Outputs.TargetCount).Select(k => Link(scores.Average(s => Outputs.Pick(s, k)))).ToArray();
     }
 
     public int AttributionSize { get; }
@@ -69,7 +69,7 @@ internal sealed class KernelShapEngine : IAttributionEngine
     public RowExplanation Explain(float[] x, Random random)
     {
         var full = Score(new[] { x })[0];
-        int target = _options.TargetClass ?? (Outputs.IsMulticlass ? PredictionOutputs.ArgMax(full) : 0);
+        int target = _options.TargetClass ?? Outputs.DefaultTarget(full);
         var (masks, weights) = Coalitions.Choose(_groups.Length, _options.SamplesFor(ExplanationMethod.KernelShap, _groups.Length), random);
         var rows = new List<float[]>(masks.Count * _references.Length);
         foreach (var mask in masks)
@@ -93,10 +93,10 @@ internal sealed class KernelShapEngine : IAttributionEngine
         {
             double sum = 0;
             for (int r = 0; r < _references.Length; r++)
-                sum += scores[m * _references.Length + r][target];
+                sum += Outputs.Pick(scores[m * _references.Length + r], target);
             values[m] = Link(sum / _references.Length);
         }
-        double output = Link(full[target]);
+        double output = Link(Outputs.Pick(full, target));
         var phi = KernelShapSolver.Solve(masks, weights, values, output, _expected[target]);
         var attributions = new float[AttributionSize];
         for (int g = 0; g < _groups.Length; g++)
