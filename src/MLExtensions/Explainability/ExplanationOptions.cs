@@ -18,8 +18,9 @@ public enum ExplanationMethod
     GradientShap,
 
     /// <summary>
-    /// DeepLIFT with the rescale rule, averaged over background rows (shap's <c>DeepExplainer</c>). Networks whose
-    /// nonlinearities are activation modules (the MLP, the sequential CNNs); not the text encoder or ResNet.
+    /// DeepLIFT with the rescale rule, averaged over background rows (shap's <c>DeepExplainer</c>). Exact (attributions sum
+    /// to f(x) − E[f]) on the MLP, the CNNs and ResNets; on BERT text classifiers the rule covers GELU and the attention
+    /// softmax while the attention products and LayerNorm pass gradients, as in shap, so <c>ConvergenceDelta</c> is small but not 0.
     /// </summary>
     DeepLiftShap,
 

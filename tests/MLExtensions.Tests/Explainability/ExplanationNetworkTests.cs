@@ -219,21 +219,4 @@ public class ExplanationNetworkTests
 
         public float ConvergenceDelta { get; set; }
     }
-
-    private static double SpearmanCorrelation(double[] a, double[] b)
-    {
-        double[] Ranks(double[] v)
-        {
-            var order = Enumerable.Range(0, v.Length).OrderBy(i => v[i]).ToArray();
-            var ranks = new double[v.Length];
-            for (int i = 0; i < order.Length; i++)
-                ranks[order[i]] = i;
-            return ranks;
-        }
-        var ra = Ranks(a);
-        var rb = Ranks(b);
-        double ma = ra.Average(), mb = rb.Average();
-        double cov = ra.Zip(rb).Sum(p => (p.First - ma) * (p.Second - mb));
-        return cov / Math.Sqrt(ra.Sum(x => (x - ma) * (x - ma)) * rb.Sum(x => (x - mb) * (x - mb)));
-    }
 }

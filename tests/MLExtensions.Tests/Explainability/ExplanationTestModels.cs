@@ -152,4 +152,22 @@ internal static class ExplanationTestModels
 
         public int GetHashCode(double value) => 0;
     }
+
+    /// <summary>Spearman rank correlation (ties ranked by position).</summary>
+    public static double SpearmanCorrelation(double[] a, double[] b)
+    {
+        double[] Ranks(double[] v)
+        {
+            var order = Enumerable.Range(0, v.Length).OrderBy(i => v[i]).ToArray();
+            var ranks = new double[v.Length];
+            for (int i = 0; i < order.Length; i++)
+                ranks[order[i]] = i;
+            return ranks;
+        }
+        var ra = Ranks(a);
+        var rb = Ranks(b);
+        double ma = ra.Average(), mb = rb.Average();
+        double cov = ra.Zip(rb).Sum(p => (p.First - ma) * (p.Second - mb));
+        return cov / Math.Sqrt(ra.Sum(x => (x - ma) * (x - ma)) * rb.Sum(x => (x - mb) * (x - mb)));
+    }
 }
