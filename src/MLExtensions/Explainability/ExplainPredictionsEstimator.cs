@@ -52,15 +52,27 @@ public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransfor
             network.CreateNetworkInput(new EmptyRowOf(input.Schema));
             references = ExplainedColumn.ReadNetworkInputs(network, input, _options.BackgroundRows);
         }
+        else if (ExplainedColumn.IsText(input.Schema, column))
+        {
+            // KernelSHAP over words: an absent word is removed, so there are no background values to read.
+            if (ExplainedColumn.CountRows(input, 1) == 0)
+                throw EmptyBackground();
+            references = Array.Empty<float[]>();
+        }
         else
         {
             ExplainedColumn.ValidateVector(input.Schema, column, 0);
             references = ExplainedColumn.ReadVectors(input, column, _options.BackgroundRows);
+            if (references.Length == 0)
+                throw EmptyBackground();
         }
-        if (references.Length == 0 && network is not TextClassifierTransformer)
+        if (references.Length == 0 && network is not null && network is not TextClassifierTransformer)
             throw EmptyBackground();
         var slotNames = references.Length > 0 ? ExplainedColumn.SlotNames(input.Schema, column, references[0].Length) : null;
-        return ExplanationTransformer.Create(_host, _model, network, _options, column, references, slotNames);
+        var transformer = ExplanationTransformer.Create(_host, _model, network, _options, column, references, slotNames);
+        // Checks the explained column, the model's Score and TargetClass on the background's schema now, not at the first Transform.
+        transformer.GetOutputSchema(input.Schema);
+        return transformer;
     }
 
     /// <inheritdoc />

@@ -18,6 +18,19 @@ internal static class ExplainedColumn
                 $"The explained column '{column}' must be a vector of {(size > 0 ? size.ToString() : "a known number of")} Single values; found {found.Type}.");
     }
 
+    /// <summary>Throws unless <paramref name="column"/> is a text column (KernelSHAP over its words).</summary>
+    public static void ValidateText(DataViewSchema schema, string column)
+    {
+        var found = schema.GetColumnOrNull(column)
+            ?? throw new ArgumentOutOfRangeException("InputColumnName", column,
+                $"The explained column '{column}' was not found in the data; its columns are [{string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}].");
+        if (found.Type is not TextDataViewType)
+            throw new ArgumentOutOfRangeException("InputColumnName", column, $"The explained column '{column}' must be text (its words are explained); found {found.Type}.");
+    }
+
+    /// <summary>Whether <paramref name="column"/> of <paramref name="schema"/> is text.</summary>
+    public static bool IsText(DataViewSchema schema, string column) => schema.GetColumnOrNull(column)?.Type is TextDataViewType;
+
     /// <summary>The SlotNames of <paramref name="column"/> when it has <paramref name="size"/> of them.</summary>
     public static VBuffer<ReadOnlyMemory<char>>? SlotNames(DataViewSchema schema, string column, int size)
     {

@@ -27,7 +27,12 @@ public enum ExplanationMethod
     /// <summary>The absolute gradient at the row (captum's <c>Saliency</c>); no completeness. Networks of this library only.</summary>
     Saliency,
 
-    /// <summary>Kernel SHAP (shap's <c>KernelExplainer</c>): model-agnostic, works on any fitted ML.NET model through <c>Transform</c>.</summary>
+    /// <summary>
+    /// Kernel SHAP (shap's <c>KernelExplainer</c>): model-agnostic, works on any fitted ML.NET model or pipeline through
+    /// <c>Transform</c>. The other columns of the explained row are copied into every synthetic row. The explained column is
+    /// a vector of Single (players: slots or <see cref="ExplanationOptions.FeatureGroups"/>, e.g. <see cref="ImagePatches"/>)
+    /// or text (players: the words, split on whitespace; an absent word is removed; <c>Tokens</c> holds the words).
+    /// </summary>
     KernelShap,
 }
 
@@ -65,7 +70,8 @@ public sealed class ExplanationOptions
 
     /// <summary>
     /// The column whose values are explained. Default: the column the model's network reads (features, image or text);
-    /// for <see cref="ExplanationMethod.KernelShap"/> on other models, <c>Features</c>.
+    /// for <see cref="ExplanationMethod.KernelShap"/> on other models, <c>Features</c>. KernelSHAP explains a vector of
+    /// Single or a text column, with the row's other columns unchanged.
     /// </summary>
     public string? InputColumnName { get; set; }
 
@@ -97,8 +103,9 @@ public sealed class ExplanationOptions
     public double NoiseStandardDeviation { get; set; }
 
     /// <summary>
-    /// KernelSHAP only: groups of slot indices explained as one player each (image superpixels or patches, words). Every
-    /// slot must be in exactly one group; each slot of a group gets the group's value divided by its size. Default: one slot per group.
+    /// KernelSHAP only: groups of slot indices (of a vector column, e.g. <see cref="ImagePatches.Groups"/>) or word indices
+    /// (of a text column) explained as one player each. Every slot or word must be in exactly one group; each gets the
+    /// group's value divided by its size. Default: one slot or word per group.
     /// </summary>
     public int[][]? FeatureGroups { get; set; }
 

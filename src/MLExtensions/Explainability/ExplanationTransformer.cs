@@ -76,7 +76,8 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         IAttributionEngine engine;
         if (network is null)
         {
-            engine = new KernelShapEngine(env, model, options, column, ShapReferences(options, references), slotNames);
+            // No references: the explained column is text (an absent word is removed, so the reference is the empty text).
+            engine = new KernelShapEngine(model, options, column, references.Length == 0 ? references : ShapReferences(options, references));
         }
         else if (network is MLExtensions.Text.TextClassifierTransformer)
         {
@@ -183,16 +184,18 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         private readonly ExplanationTransformer _owner;
         private readonly int[] _inputIndices;
         private readonly DataViewSchema.DetachedColumn[] _columns;
+        private readonly ModelOutputs _outputs;
 
         public Mapper(ExplanationTransformer owner, DataViewSchema schema) : base(owner.Host.Register(nameof(Mapper)), schema, owner)
         {
             _owner = owner;
             owner._engine.Validate(schema);
-            _inputIndices = owner._engine.InputColumns.Select(n => schema[n].Index).ToArray();
-            _columns = CreateColumns(owner, schema);
+            _inputIndices = owner._engine.InputColumns(schema).Select(n => schema[n].Index).ToArray();
+            _outputs = owner._engine.OutputsFor(schema);
+            _columns = CreateColumns(owner, schema, _outputs);
         }
 
-        private static DataViewSchema.DetachedColumn[] CreateColumns(ExplanationTransformer owner, DataViewSchema schema)
+        private static DataViewSchema.DetachedColumn[] CreateColumns(ExplanationTransformer owner, DataViewSchema schema, ModelOutputs outputs)
         {
             var engine = owner._engine;
             var attributions = new DataViewSchema.Annotations.Builder();
@@ -208,11 +211,11 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                 new(BaseValueColumn, NumberDataViewType.Single),
                 new(ConvergenceDeltaColumn, NumberDataViewType.Single),
             };
-            if (engine.Outputs.ExplainedClassType is { } classType)
+            if (outputs.ExplainedClassType is { } classType)
             {
                 var keyAnnotations = new DataViewSchema.Annotations.Builder();
-                if (engine.Outputs.PredictedLabelAnnotations?.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is { } keyValues)
-                    keyAnnotations.Add(keyValues.Name, keyValues.Type, CopyKeyValues(engine.Outputs.PredictedLabelAnnotations, keyValues));
+                if (outputs.PredictedLabelAnnotations?.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is { } keyValues)
+                    keyAnnotations.Add(keyValues.Name, keyValues.Type, CopyKeyValues(outputs.PredictedLabelAnnotations, keyValues));
                 columns.Add(new(ExplainedClassColumn, classType, keyAnnotations.ToAnnotations()));
             }
             if (engine.HasTokens)
@@ -277,7 +280,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                     }),
                     BaseValueColumn => (ValueGetter<float>)((ref float v) => v = (float)Current().BaseValue),
                     ConvergenceDeltaColumn => (ValueGetter<float>)((ref float v) => v = Current().ConvergenceDelta),
-                    ExplainedClassColumn when _owner._engine.Outputs.IsBinary => (ValueGetter<bool>)((ref bool v) => v = Current().Target == 1),
+                    ExplainedClassColumn when _outputs.IsBinary => (ValueGetter<bool>)((ref bool v) => v = Current().Target == 1),
                     ExplainedClassColumn => (ValueGetter<uint>)((ref uint v) => v = (uint)Current().Target + 1),
                     _ => (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> dst) =>
                     {

@@ -104,30 +104,32 @@ internal static class ExplanationTestModels
     }
 
     /// <summary>Exact Shapley values of v(S) = mean over references of f(x on S, reference elsewhere), by enumerating all coalitions.</summary>
-    public static double[] BruteForceShapley(Func<float[], float> f, float[] x, IReadOnlyList<float[]> references)
-    {
-        int m = x.Length;
-        var value = new double[1 << m];
-        for (int s = 0; s < 1 << m; s++)
+    public static double[] BruteForceShapley(Func<float[], float> f, float[] x, IReadOnlyList<float[]> references) =>
+        ShapleyValues(x.Length, s =>
         {
             double sum = 0;
             foreach (var r in references)
             {
                 var z = (float[])r.Clone();
-                for (int j = 0; j < m; j++)
+                for (int j = 0; j < x.Length; j++)
                 {
                     if ((s >> j & 1) == 1)
                         z[j] = x[j];
                 }
                 sum += f(z);
             }
-            value[s] = sum / references.Count;
-        }
-        var phi = new double[m];
+            return sum / references.Count;
+        });
+
+    /// <summary>Shapley values of players 0..m−1 from the value of every coalition (bit j set = player j present).</summary>
+    public static double[] ShapleyValues(int m, Func<int, double> value)
+    {
+        var values = Enumerable.Range(0, 1 << m).Select(value).ToArray();
         var factorial = new double[m + 1];
         factorial[0] = 1;
         for (int i = 1; i <= m; i++)
             factorial[i] = factorial[i - 1] * i;
+        var phi = new double[m];
         for (int j = 0; j < m; j++)
         {
             for (int s = 0; s < 1 << m; s++)
@@ -135,7 +137,7 @@ internal static class ExplanationTestModels
                 if ((s >> j & 1) == 1)
                     continue;
                 int size = System.Numerics.BitOperations.PopCount((uint)s);
-                phi[j] += factorial[size] * factorial[m - size - 1] / factorial[m] * (value[s | 1 << j] - value[s]);
+                phi[j] += factorial[size] * factorial[m - size - 1] / factorial[m] * (values[s | 1 << j] - values[s]);
             }
         }
         return phi;

@@ -47,7 +47,9 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
 
     public ModelOutputs Outputs { get; }
 
-    public IReadOnlyList<string> InputColumns => _network.NetworkInputColumns;
+    public ModelOutputs OutputsFor(DataViewSchema schema) => Outputs;
+
+    public IEnumerable<string> InputColumns(DataViewSchema schema) => _network.NetworkInputColumns;
 
     public void Validate(DataViewSchema schema) => _network.CreateNetworkInput(new ExplainPredictionsEstimator.EmptyRowOf(schema));
 
