@@ -15,6 +15,7 @@ public class ExplanationDeepLiftTests
     [Theory]
     [InlineData(ImageArchitecture.ResNet20, true)]   // 3×3 stem, BasicBlocks with projected shortcuts
     [InlineData(ImageArchitecture.ResNet18, false)]  // ImageNet stem: ReLU then overlapping 3×3/2 max pooling with padding
+    [InlineData(ImageArchitecture.ResNet50, false)]  // Bottleneck blocks
     public void DeepLiftShapIsCompleteOnAResNet(ImageArchitecture architecture, bool smallStem)
     {
         var ml = new MLContext(seed: 1);

@@ -44,7 +44,7 @@ public class ExplanationSchemaTests
     }
 
     [Fact]
-    public void EstimatorSchemaIsTheTransformersForAMulticlassMlpATextClassifierAndRegressionModels()
+    public void EstimatorSchemaIsTheTransformersForAMulticlassMlpTextClassifiersAndRegressionModels()
     {
         var ml = new MLContext(seed: 1);
         var wine = TabularData.LoadWine(ml);
@@ -55,6 +55,9 @@ public class ExplanationSchemaTests
         var text = ml.Data.LoadFromEnumerable(TinyText.Make(40, 1));
         var classifier = ml.BinaryClassification.Trainers.TextClassifier(TinyText.ScratchClassifier(hidden: 16, maxPositions: 32, maxLength: 16, epochs: 1)).Fit(text);
         AssertSchemaOfEstimatorIsTheTransformers(ml, classifier, new ExplanationOptions { Steps = 4 }, ml.Data.TakeRows(text, 3));
+        // KernelSHAP on the raw text of a whole pipeline: Tokens and a Boolean ExplainedClass too.
+        var bagOfWords = ml.Transforms.Text.FeaturizeText("Features", "Text").Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()).Fit(text);
+        AssertSchemaOfEstimatorIsTheTransformers(ml, bagOfWords, new ExplanationOptions { Method = ExplanationMethod.KernelShap, InputColumnName = "Text", Samples = 20 }, ml.Data.TakeRows(text, 2));
 
         var regression = ml.Regression.Trainers.Sdca(new Microsoft.ML.Trainers.SdcaRegressionTrainer.Options { MaximumNumberOfIterations = 2 }).Fit(wine);
         AssertSchemaOfEstimatorIsTheTransformers(ml, regression, new ExplanationOptions { Method = ExplanationMethod.KernelShap, BackgroundRows = 3, Samples = 30 }, ml.Data.TakeRows(wine, 3));
