@@ -40,6 +40,7 @@ public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransfor
             throw new ArgumentOutOfRangeException(nameof(ExplanationOptions.InputColumnName), column,
                 $"{_options.Method} explains the column the network reads ('{network.NetworkInputColumns[0]}'); InputColumnName is '{column}'. Leave it unset or use KernelShap.");
         float[][] references;
+        (int Height, int Width)? image = null;
         if (network is TextClassifierTransformer && _options.Method != ExplanationMethod.KernelShap)
         {
             new TextColumns(column, null).Validate(input.Schema);
@@ -51,6 +52,13 @@ public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransfor
         {
             network.CreateNetworkInput(new EmptyRowOf(input.Schema));
             references = ExplainedColumn.ReadNetworkInputs(network, input, _options.BackgroundRows);
+        }
+        else if (network is null && ExplainedColumn.IsImage(input.Schema, column))
+        {
+            // KernelSHAP over image patches: the reference is one image, the background's pixel-wise mean (or zeros / a given one).
+            var (mean, height, width) = ExplainedColumn.MeanImage(input, column, _options.BackgroundRows) ?? throw EmptyBackground();
+            references = new[] { mean };
+            image = (height, width);
         }
         else if (ExplainedColumn.IsText(input.Schema, column))
         {
@@ -68,8 +76,8 @@ public sealed class ExplainPredictionsEstimator : IEstimator<ExplanationTransfor
         }
         if (references.Length == 0 && network is not null && network is not TextClassifierTransformer)
             throw EmptyBackground();
-        var slotNames = references.Length > 0 ? ExplainedColumn.SlotNames(input.Schema, column, references[0].Length) : null;
-        var transformer = ExplanationTransformer.Create(_host, _model, network, _options, column, references, slotNames);
+        var slotNames = references.Length > 0 && image is null ? ExplainedColumn.SlotNames(input.Schema, column, references[0].Length) : null;
+        var transformer = ExplanationTransformer.Create(_host, _model, network, _options, column, references, slotNames, image);
         // Checks the explained column, the model's Score and TargetClass on the background's schema now, not at the first Transform.
         transformer.GetOutputSchema(input.Schema);
         return transformer;

@@ -44,11 +44,13 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
     private readonly float[][] _references;
     private readonly VBuffer<ReadOnlyMemory<char>>? _slotNames;
     private readonly IAttributionEngine _engine;
+    private readonly (int Height, int Width)? _image;
 
     private ExplanationTransformer(IHostEnvironment env, ITransformer model, ExplanationOptions options, string column, float[][] references,
-        VBuffer<ReadOnlyMemory<char>>? slotNames, IAttributionEngine engine)
+        VBuffer<ReadOnlyMemory<char>>? slotNames, (int Height, int Width)? image, IAttributionEngine engine)
         : base(env.Register(nameof(ExplanationTransformer)))
     {
+        _image = image;
         _model = model;
         _options = options;
         InputColumnName = column;
@@ -71,13 +73,14 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
 
     /// <summary>Builds the transformer from the background rows read by the estimator (or the model file).</summary>
     internal static ExplanationTransformer Create(IHostEnvironment env, ITransformer model, NetworkTransformerBase? network, ExplanationOptions options,
-        string column, float[][] references, VBuffer<ReadOnlyMemory<char>>? slotNames)
+        string column, float[][] references, VBuffer<ReadOnlyMemory<char>>? slotNames, (int Height, int Width)? image = null)
     {
         IAttributionEngine engine;
         if (network is null)
         {
             // No references: the explained column is text (an absent word is removed, so the reference is the empty text).
-            engine = new KernelShapEngine(model, options, column, references.Length == 0 ? references : ShapReferences(options, references));
+            // An image column: references holds one image, the background's pixel-wise mean (3×H×W RGB planes).
+            engine = new KernelShapEngine(model, options, column, references.Length == 0 ? references : ShapReferences(options, references), image);
         }
         else if (network is MLExtensions.Text.TextClassifierTransformer)
         {
@@ -89,7 +92,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
             var shapReferences = options.Method is ExplanationMethod.GradientShap or ExplanationMethod.DeepLiftShap ? ShapReferences(options, references) : new[] { baseline };
             engine = new NetworkAttributionEngine(network, options, shapReferences, baseline);
         }
-        return new ExplanationTransformer(env, model, options, column, references, slotNames, engine);
+        return new ExplanationTransformer(env, model, options, column, references, slotNames, image, engine);
     }
 
     /// <summary>The single baseline row of integrated gradients and saliency: the background mean, zeros or the given vector.</summary>
@@ -131,6 +134,9 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         ctx.Writer.Write(InputColumnName);
         ctx.Writer.Write(_references.Length);
         ctx.Writer.Write(_references.Length == 0 ? 0 : _references[0].Length);
+        // The size of an explained MLImage column (0 × 0 for other columns).
+        ctx.Writer.Write(_image?.Height ?? 0);
+        ctx.Writer.Write(_image?.Width ?? 0);
         foreach (var row in _references)
         {
             foreach (float v in row)
@@ -153,6 +159,10 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         int rows = ctx.Reader.ReadInt32(), size = ctx.Reader.ReadInt32();
         if (rows < 0 || size < 0 || (rows > 0 && size == 0))
             throw new InvalidDataException($"The explanation in the model file is corrupted: {rows} background rows of {size} values.");
+        int height = ctx.Reader.ReadInt32(), width = ctx.Reader.ReadInt32();
+        if (height < 0 || width < 0 || (height > 0 && ImagePixels.Channels * height * width != size))
+            throw new InvalidDataException($"The explanation in the model file is corrupted: {width}×{height} images but background rows of {size} values.");
+        (int Height, int Width)? image = height > 0 ? (height, width) : null;
         var references = new float[rows][];
         for (int r = 0; r < rows; r++)
         {
@@ -167,7 +177,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         var network = ExplainPredictionsEstimator.FindNetwork(model, options.Method);
         if (network is not null)
             TorchNativeLoader.EnsureLoaded();
-        return Create(env, model, network, options, column, references, slotNames);
+        return Create(env, model, network, options, column, references, slotNames, image);
     }
 
     internal static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema) =>

@@ -188,16 +188,4 @@ public class ExplanationPipelineTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ImagePatches.Groups(1, 8, 8, 9, 2));
         Assert.StartsWith("gridRows must be between 1 and the image height (8); found 9.", e.Message);
     }
-
-    /// <summary>The exception of type <typeparamref name="T"/> thrown by <paramref name="action"/>, itself or as an inner exception.</summary>
-    private static T Thrown<T>(Action action) where T : Exception
-    {
-        var thrown = Assert.ThrowsAny<Exception>(action);
-        for (Exception? e = thrown; e is not null; e = e.InnerException)
-        {
-            if (e.GetType() == typeof(T) && !e.Message.StartsWith("Splitter/consolidator", StringComparison.Ordinal))
-                return (T)e;
-        }
-        throw new Xunit.Sdk.XunitException($"Expected {typeof(T).Name}; got {thrown}");
-    }
 }

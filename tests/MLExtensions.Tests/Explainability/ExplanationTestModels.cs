@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using MLExtensions.Explainability;
 using MLExtensions.Tabular;
 using TorchSharp;
+using Xunit;
 
 namespace MLExtensions.Tests.Explainability;
 
@@ -78,6 +79,18 @@ internal static class ExplanationTestModels
         public float[] Features { get; set; } = Array.Empty<float>();
 
         public float Label { get; set; }
+    }
+
+    /// <summary>The exception of type <typeparamref name="T"/> thrown by <paramref name="action"/>, itself or as an inner exception (ML.NET's parallel cursors wrap exceptions of row getters).</summary>
+    public static T Thrown<T>(Action action) where T : Exception
+    {
+        var thrown = Assert.ThrowsAny<Exception>(action);
+        for (Exception? e = thrown; e is not null; e = e.InnerException)
+        {
+            if (e.GetType() == typeof(T) && !e.Message.StartsWith("Splitter/consolidator", StringComparison.Ordinal))
+                return (T)e;
+        }
+        throw new Xunit.Sdk.XunitException($"Expected {typeof(T).Name}; got {thrown}");
     }
 
     /// <summary>Reads the explanation columns of every row.</summary>

@@ -9,8 +9,10 @@ namespace MLExtensions.Explainability;
 /// that copy every other column of the explained row and take, in the explained column, the row's values for the players
 /// of a coalition and a reference's for the others; a coalition's value is the mean output over the references (then
 /// linked). Players are the slots of a feature vector (or <see cref="ExplanationOptions.FeatureGroups"/> of them, e.g.
-/// image patches), or the words of a text column: an absent word is removed from the text, so the reference is the
-/// empty text and the base value f(no words).
+/// image patches), the patches of an MLImage column (a 4×4 grid by default, or FeatureGroups over its 3×H×W RGB values;
+/// synthetic rows hold MLImages built from the blended pixels), or the words of a text column: an absent word is removed
+/// from the text, so the reference is the empty text and the base value f(no words). A group's Shapley value is spread
+/// evenly over its slots (pixels), so the Attributions sum to f(x) − BaseValue.
 /// </summary>
 internal sealed class KernelShapEngine : IAttributionEngine
 {
@@ -19,26 +21,35 @@ internal sealed class KernelShapEngine : IAttributionEngine
     private readonly string _column;
     private readonly float[][] _references;
     private readonly int[][]? _groups;
+    private readonly (int Height, int Width)? _image;
+
+    /// <summary>Patches per side of the default grid over an image (16 players).</summary>
+    private const int DefaultGrid = 4;
     // The model's outputs per input schema (a cursor's schema is one object for all its rows).
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<DataViewSchema, ModelOutputs> _outputs = new();
 
-    /// <summary>An engine for <paramref name="column"/>: a vector column when there are references, else a text column.</summary>
+    /// <summary>An engine for <paramref name="column"/>: a vector or MLImage column when there are references, else a text column.</summary>
     /// <param name="model">The explained model.</param>
     /// <param name="options">The settings.</param>
     /// <param name="column">The explained column.</param>
-    /// <param name="references">Reference rows of a vector column; empty for a text column (text has no background values).</param>
-    public KernelShapEngine(ITransformer model, ExplanationOptions options, string column, float[][] references)
+    /// <param name="references">Reference rows of a vector column (for an image, 3×H×W RGB planes); empty for a text column (text has no background values).</param>
+    /// <param name="image">The height and width of the explained images when the column is an MLImage column; null otherwise.</param>
+    public KernelShapEngine(ITransformer model, ExplanationOptions options, string column, float[][] references, (int Height, int Width)? image = null)
     {
         _model = model;
         _options = options;
         _column = column;
         _references = references;
+        _image = image;
         IsText = references.Length == 0;
         AttributionSize = IsText ? 0 : references[0].Length;
         if (!IsText)
         {
-            _groups = options.FeatureGroups ?? Enumerable.Range(0, AttributionSize).Select(i => new[] { i }).ToArray();
-            ValidateGroups(_groups, AttributionSize, "the explained column's", "slots");
+            _groups = options.FeatureGroups
+                ?? (image is var (height, width)
+                    ? ImagePatches.Groups(ImagePixels.Channels, height, width, Math.Min(DefaultGrid, height), Math.Min(DefaultGrid, width))
+                    : Enumerable.Range(0, AttributionSize).Select(i => new[] { i }).ToArray());
+            ValidateGroups(_groups, AttributionSize, image is null ? "the explained column's" : "the explained images'", image is null ? "slots" : "values (3×H×W)");
         }
     }
 
@@ -58,6 +69,8 @@ internal sealed class KernelShapEngine : IAttributionEngine
     {
         if (IsText)
             ExplainedColumn.ValidateText(schema, _column);
+        else if (_image is var (height, width))
+            ExplainedColumn.ValidateImage(schema, _column, height, width);
         else
             ExplainedColumn.ValidateVector(schema, _column, AttributionSize);
         OutputsFor(schema).ValidateTarget(_options.TargetClass);
@@ -86,6 +99,26 @@ internal sealed class KernelShapEngine : IAttributionEngine
                     masks => SyntheticRows.OfTexts(snapshot, _column, masks.Select(mask => string.Join(' ', words.Where((_, i) => Present(groups, mask, i)))).ToList()));
                 explanation.Tokens = words;
                 return explanation;
+            };
+        }
+        if (_image is var (imageHeight, imageWidth))
+        {
+            var getImage = row.GetGetter<MLImage>(row.Schema[_column]);
+            MLImage image = null!;
+            return () =>
+            {
+                snapshot.Take();
+                getImage(ref image);
+                if (image is null)
+                    throw new InvalidOperationException($"The image in column '{_column}' at row {row.Position} is missing or unreadable.");
+                if (image.Height != imageHeight || image.Width != imageWidth)
+                    throw new InvalidOperationException(
+                        $"The image in column '{_column}' at row {row.Position} is {image.Width}×{image.Height}, but the background images were {imageWidth}×{imageHeight}; resize both to the same size (mlContext.Transforms.ResizeImages).");
+                var x = ImagePixels.ToPlanes(image);
+                var alpha = ImagePixels.Alpha(image);
+                return Explain(outputs, _groups!, new Random(Seeds.Derive(_options.Seed, (int)row.Position)), _references.Length,
+                    masks => SyntheticRows.OfImages(snapshot, _column, masks.SelectMany(mask => _references.Select(reference => Blend(x, reference, _groups!, mask))).ToList(),
+                        alpha, imageHeight, imageWidth));
             };
         }
         var getter = row.GetGetter<VBuffer<float>>(row.Schema[_column]);

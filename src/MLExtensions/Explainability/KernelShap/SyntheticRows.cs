@@ -14,13 +14,16 @@ internal sealed class SyntheticRows : IDataView
     private readonly int _explained;
     private readonly IReadOnlyList<float[]>? _vectors;
     private readonly IReadOnlyList<string>? _texts;
+    private readonly (byte[] Alpha, int Height, int Width)? _image;
 
-    private SyntheticRows(RowSnapshot snapshot, int explained, IReadOnlyList<float[]>? vectors, IReadOnlyList<string>? texts)
+    private SyntheticRows(RowSnapshot snapshot, int explained, IReadOnlyList<float[]>? vectors, IReadOnlyList<string>? texts,
+        (byte[] Alpha, int Height, int Width)? image = null)
     {
         _snapshot = snapshot;
         _explained = explained;
         _vectors = vectors;
         _texts = texts;
+        _image = image;
     }
 
     /// <summary>Rows whose explained column holds <paramref name="vectors"/>.</summary>
@@ -30,6 +33,10 @@ internal sealed class SyntheticRows : IDataView
     /// <summary>Rows whose explained column holds <paramref name="texts"/>.</summary>
     public static SyntheticRows OfTexts(RowSnapshot snapshot, string column, IReadOnlyList<string> texts) =>
         new(snapshot, snapshot.Schema[column].Index, null, texts);
+
+    /// <summary>Rows whose explained MLImage column holds images of the 3×H×W RGB <paramref name="planes"/> with <paramref name="alpha"/>.</summary>
+    public static SyntheticRows OfImages(RowSnapshot snapshot, string column, IReadOnlyList<float[]> planes, byte[] alpha, int height, int width) =>
+        new(snapshot, snapshot.Schema[column].Index, planes, null, (alpha, height, width));
 
     public bool CanShuffle => false;
 
@@ -48,8 +55,19 @@ internal sealed class SyntheticRows : IDataView
     {
         private readonly SyntheticRows _rows;
         private long _position = -1;
+        // The current row's image, built on first read and disposed when the cursor moves on (the model only reads it).
+        private MLImage? _image;
+        private long _imagePosition = -1;
 
         public Cursor(SyntheticRows rows) => _rows = rows;
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                _image?.Dispose();
+            _image = null;
+            base.Dispose(disposing);
+        }
 
         public override DataViewSchema Schema => _rows.Schema;
 
@@ -57,7 +75,12 @@ internal sealed class SyntheticRows : IDataView
 
         public override long Batch => 0;
 
-        public override bool MoveNext() => ++_position < _rows.Count;
+        public override bool MoveNext()
+        {
+            _image?.Dispose();
+            _image = null;
+            return ++_position < _rows.Count;
+        }
 
         public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId id) => id = new DataViewRowId((ulong)_position, 0);
 
@@ -67,6 +90,19 @@ internal sealed class SyntheticRows : IDataView
         {
             if (column.Index != _rows._explained)
                 return _rows._snapshot.GetGetter<TValue>(column.Index);
+            if (_rows._image is var (alpha, height, width))
+            {
+                return (ValueGetter<TValue>)(Delegate)(ValueGetter<MLImage>)((ref MLImage dst) =>
+                {
+                    if (_image is null || _imagePosition != _position)
+                    {
+                        _image?.Dispose();
+                        _image = ImagePixels.FromPlanes(_rows._vectors![(int)_position], alpha, height, width);
+                        _imagePosition = _position;
+                    }
+                    dst = _image;
+                });
+            }
             Delegate getter = _rows._vectors is { } vectors
                 ? (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
                 {
