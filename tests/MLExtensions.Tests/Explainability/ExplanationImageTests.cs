@@ -203,6 +203,60 @@ public class ExplanationImageTests
     }
 
     [Fact]
+    public void KernelShapOnTheImageClassifiersMLImageColumnMatchesBruteForceShapleyValuesOfTheExplainedClass()
+    {
+        // This library's ImageClassifier reading an MLImage column: the explained column defaults to the network's image
+        // column; f = the probability of the predicted class. One background image (so the mean is that image), 2×2 patches.
+        var ml = new MLContext(seed: 4);
+        int side = MLExtensions.Tests.Vision.SyntheticImages.Size;
+        var rows = MLExtensions.Tests.Vision.SyntheticImages.MakeBytes(60, 5)
+            .Select(r => new MLExtensions.Tests.Vision.ImageClassifierTests.ImageRow { Image = MLExtensions.Tests.Vision.ImageClassifierTests.ToImage(r.Pixels), Label = r.Label }).ToList();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var model = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.ImageClassifier(new MLExtensions.Vision.ImageClassifierOptions { Epochs = 2, Seed = 4, BatchSize = 32 }))
+            .Fit(data);
+        var options = new ExplanationOptions { Method = ExplanationMethod.KernelShap, FeatureGroups = ImagePatches.Groups(3, side, side, 2, 2) };
+        var explainer = ml.Transforms.ExplainPredictions(model, options).Fit(ml.Data.LoadFromEnumerable(rows.Skip(10).Take(1)));
+        var explained = explainer.Transform(ml.Data.LoadFromEnumerable(rows.Take(2)));
+        var classes = explained.GetColumn<uint>(ExplanationTransformer.ExplainedClassColumn).ToList();
+        var result = Read(explained);
+
+        var engine = ml.Model.CreatePredictionEngine<MLExtensions.Tests.Vision.ImageClassifierTests.ImageRow, MLExtensions.Tests.Vision.ImageClassifierTests.ScorePrediction>(model);
+        var reference = GreyPlanes(rows[10].Image);
+        var groups = ImagePatches.Groups(1, side, side, 2, 2);
+        for (int n = 0; n < 2; n++)
+        {
+            var x = GreyPlanes(rows[n].Image);
+            var scores = engine.Predict(rows[n]).Score;
+            int target = Array.IndexOf(scores, scores.Max());
+            Assert.Equal((uint)target + 1, classes[n]);
+            double V(int coalition)
+            {
+                var composed = (byte[])reference.Clone();
+                for (int p = 0; p < groups.Length; p++)
+                {
+                    if ((coalition >> p & 1) == 1)
+                    {
+                        foreach (int i in groups[p])
+                            composed[i] = x[i];
+                    }
+                }
+                return engine.Predict(new MLExtensions.Tests.Vision.ImageClassifierTests.ImageRow { Image = MLExtensions.Tests.Vision.ImageClassifierTests.ToImage(composed) }).Score[target];
+            }
+            var expected = ShapleyValues(groups.Length, V);
+            // The attributions of a patch over all three channels add up to its value.
+            var patchSums = ImagePatches.Groups(3, side, side, 2, 2).Select(p => p.Sum(i => (double)result[n].Attributions[i]));
+            Assert.Equal(expected, patchSums, new Tolerance(1e-3));
+            Assert.Equal(V(0), result[n].BaseValue, 3);
+            Assert.True(Math.Abs(result[n].Delta) < 1e-3, $"delta {result[n].Delta}");
+        }
+    }
+
+    /// <summary>The grey level of each pixel of an image whose channels are equal (the synthetic classifier images).</summary>
+    private static byte[] GreyPlanes(MLImage image) =>
+        Enumerable.Range(0, image.Width * image.Height).Select(p => image.Pixels[4 * p]).ToArray();
+
+    [Fact]
     public void KernelShapOnAnImageColumnRefusesImagesOfAnotherSizeAndAnEmptyBackground()
     {
         var ml = new MLContext(seed: 1);
