@@ -30,8 +30,10 @@ public enum ExplanationMethod
     /// <summary>
     /// Kernel SHAP (shap's <c>KernelExplainer</c>): model-agnostic, works on any fitted ML.NET model or pipeline through
     /// <c>Transform</c>. The other columns of the explained row are copied into every synthetic row. The explained column is
-    /// a vector of Single (players: slots or <see cref="ExplanationOptions.FeatureGroups"/>, e.g. <see cref="ImagePatches"/>)
-    /// or text (players: the words, split on whitespace; an absent word is removed; <c>Tokens</c> holds the words).
+    /// a vector of Single (players: slots or <see cref="ExplanationOptions.FeatureGroups"/>, e.g. <see cref="ImagePatches"/>),
+    /// an MLImage column (players: patches, a 4×4 grid by default; an absent patch takes the background's pixel-wise mean
+    /// image; <c>Attributions</c> are 3×H×W, R, G, B) or text (players: the words, split on whitespace; an absent word is
+    /// removed; <c>Tokens</c> holds the words).
     /// </summary>
     KernelShap,
 }
@@ -41,7 +43,8 @@ public enum BaselineKind
 {
     /// <summary>
     /// The background rows given to <c>Fit</c>: their mean for <see cref="ExplanationMethod.IntegratedGradients"/> and
-    /// <see cref="ExplanationMethod.Saliency"/>, the rows themselves for the SHAP methods.
+    /// <see cref="ExplanationMethod.Saliency"/>, the rows themselves for the SHAP methods, except KernelSHAP on an MLImage
+    /// column, which takes the background images' pixel-wise mean (one synthetic image per coalition).
     /// </summary>
     Background,
 
@@ -103,9 +106,10 @@ public sealed class ExplanationOptions
     public double NoiseStandardDeviation { get; set; }
 
     /// <summary>
-    /// KernelSHAP only: groups of slot indices (of a vector column, e.g. <see cref="ImagePatches.Groups"/>) or word indices
-    /// (of a text column) explained as one player each. Every slot or word must be in exactly one group; each gets the
-    /// group's value divided by its size. Default: one slot or word per group.
+    /// KernelSHAP only: groups of slot indices (of a vector column, e.g. <see cref="ImagePatches.Groups"/>), of the 3×H×W
+    /// RGB values of an MLImage column (e.g. <c>ImagePatches.Groups(3, height, width, 2, 2)</c>) or word indices (of a text
+    /// column) explained as one player each. Every slot or word must be in exactly one group; each gets the group's value
+    /// divided by its size. Default: one slot or word per group; for an MLImage column, a 4×4 grid of patches.
     /// </summary>
     public int[][]? FeatureGroups { get; set; }
 

@@ -220,6 +220,10 @@ public class ExplanationImageTests
         var explained = explainer.Transform(ml.Data.LoadFromEnumerable(rows.Take(2)));
         var classes = explained.GetColumn<uint>(ExplanationTransformer.ExplainedClassColumn).ToList();
         var result = Read(explained);
+        // The estimator's output schema is the transformer's (Attributions 3×H×W without slot names, a key ExplainedClass).
+        var input = ml.Data.LoadFromEnumerable(rows.Take(2));
+        ExplanationSchemaTests.AssertSameShape(ml.Transforms.ExplainPredictions(model, options).GetOutputSchema(ExplanationSchemaTests.ShapeOf(input.Schema)), explainer.Transform(input).Schema);
+        Assert.Equal(3 * side * side, ((VectorDataViewType)explained.Schema[ExplanationTransformer.AttributionsColumn].Type).Size);
 
         var engine = ml.Model.CreatePredictionEngine<MLExtensions.Tests.Vision.ImageClassifierTests.ImageRow, MLExtensions.Tests.Vision.ImageClassifierTests.ScorePrediction>(model);
         var reference = GreyPlanes(rows[10].Image);

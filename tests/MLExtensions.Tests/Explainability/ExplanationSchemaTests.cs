@@ -13,7 +13,7 @@ namespace MLExtensions.Tests.Explainability;
 public class ExplanationSchemaTests
 {
     /// <summary>Every column of the transformed schema is in the estimator's shape with the same kind, item type, key flag and annotation names, and no other.</summary>
-    private static void AssertSameShape(SchemaShape estimated, DataViewSchema transformed)
+    internal static void AssertSameShape(SchemaShape estimated, DataViewSchema transformed)
     {
         var actual = ShapeOf(transformed);
         Assert.Equal(actual.Select(c => c.Name).OrderBy(n => n), estimated.Select(c => c.Name).OrderBy(n => n));
@@ -29,7 +29,7 @@ public class ExplanationSchemaTests
     }
 
     /// <summary>ML.NET's own DataViewSchema → SchemaShape conversion (internal to ML.NET, which estimators get from pipelines).</summary>
-    private static SchemaShape ShapeOf(DataViewSchema schema) =>
+    internal static SchemaShape ShapeOf(DataViewSchema schema) =>
         (SchemaShape)typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic, new[] { typeof(DataViewSchema) })!
             .Invoke(null, new object[] { schema })!;
 

@@ -4,7 +4,8 @@ namespace MLExtensions.Explainability;
 /// <see cref="ExplanationOptions.FeatureGroups"/> that make KernelSHAP's players square-ish patches of an image given as
 /// a pixel vector (C×H×W, channel-major, as the library's image columns): an absent patch takes the reference's pixels
 /// (the background rows, their mean with <see cref="BaselineKind.Background"/> and one background row, zeros or a given
-/// baseline), all channels together.
+/// baseline), all channels together. For an MLImage column, patches are the players by default (a 4×4 grid); these
+/// groups over its 3×H×W values choose another grid.
 /// </summary>
 public static class ImagePatches
 {
