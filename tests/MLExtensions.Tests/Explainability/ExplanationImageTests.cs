@@ -62,26 +62,24 @@ public class ExplanationImageTests
     private static byte[] RandomPlanes(Random random, int height, int width, int max = 256) =>
         Enumerable.Range(0, 3 * height * width).Select(_ => (byte)random.Next(max)).ToArray();
 
-    /// <summary>Training images whose label depends on the brightness of the top-left and bottom-right quarters, nonlinearly.</summary>
+    /// <summary>Training images whose label depends on the red of the top-left quarter and the blue of the bottom-right one, nonlinearly.</summary>
     private static List<ImageRow> Training(int count, int seed)
     {
         var random = new Random(seed);
         return Enumerable.Range(0, count).Select(_ =>
         {
             var planes = RandomPlanes(random, Size, Size);
+            // Red of the top-left quarter, blue of the bottom-right one: the channels matter, not only the brightness.
             double topLeft = 0, bottomRight = 0;
-            for (int c = 0; c < 3; c++)
+            for (int y = 0; y < Size / 2; y++)
             {
-                for (int y = 0; y < Size / 2; y++)
+                for (int x = 0; x < Size / 2; x++)
                 {
-                    for (int x = 0; x < Size / 2; x++)
-                    {
-                        topLeft += planes[(c * Size + y) * Size + x];
-                        bottomRight += planes[(c * Size + y + Size / 2) * Size + x + Size / 2];
-                    }
+                    topLeft += planes[y * Size + x];
+                    bottomRight += planes[(2 * Size + y + Size / 2) * Size + x + Size / 2];
                 }
             }
-            float label = (float)(topLeft / 6000 * (bottomRight > 6000 ? 2 : -1));
+            float label = (float)(topLeft / 2000 * (bottomRight > 2000 ? 2 : -1));
             return new ImageRow { Image = Image(planes, Size, Size), Label = label };
         }).ToList();
     }
@@ -117,11 +115,11 @@ public class ExplanationImageTests
     [Fact]
     public void KernelShapOnAnImageColumnOfALinearPipelineGivesEachPatchItsExactShare()
     {
-        // ExtractPixels (R, G, B planes) → SDCA regression: f = b + Σ w·pixels, so a patch's Shapley value is exactly
-        // Σ over its values of w·(x − mean), whichever coalitions are sampled (16 patches of the default 4×4 grid).
+        // ExtractPixels (R, G, B planes, scaled by 1/255) → SDCA regression: f = b + Σ w·pixels/255, so a patch's Shapley
+        // value is exactly Σ over its values of w·(x − mean)/255, whichever coalitions are sampled (16 patches of the default 4×4 grid).
         var ml = new MLContext(seed: 1);
         var training = ml.Data.LoadFromEnumerable(Training(60, 1));
-        var model = ml.Transforms.ExtractPixels("Features", "Image")
+        var model = ml.Transforms.ExtractPixels("Features", "Image", scaleImage: 1f / 255)
             .Append(ml.Regression.Trainers.Sdca(maximumNumberOfIterations: 5))
             .Fit(training);
         var weights = model.LastTransformer.Model.Weights.ToArray();
@@ -137,11 +135,12 @@ public class ExplanationImageTests
 
         foreach (var patch in Patches(4))
         {
-            double expected = patch.Sum(i => weights[i] * (planes[i] - mean[i]));
+            double expected = patch.Sum(i => weights[i] * (planes[i] - mean[i]) / 255);
             Assert.Equal(expected, patch.Sum(i => (double)row.Attributions[i]), 3);
             // Spread evenly: every value of the patch holds the same share.
             Assert.All(patch, i => Assert.Equal(row.Attributions[patch[0]], row.Attributions[i], 5));
         }
+        Assert.True(Patches(4).Max(p => Math.Abs(p.Sum(i => (double)row.Attributions[i]))) > 0.05, "the patches must matter");
         var engine = ml.Model.CreatePredictionEngine<ImageRow, Prediction>(model);
         var meanImage = Image(mean.Select(v => (byte)v).ToArray(), Size, Size);
         Assert.Equal(engine.Predict(new ImageRow { Image = meanImage }).Score, row.BaseValue, 3);
