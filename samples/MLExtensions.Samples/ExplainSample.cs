@@ -9,7 +9,9 @@ namespace MLExtensions.Samples;
 
 /// <summary>
 /// Explains three models and writes what people look at: integrated-gradient overlays of Fashion-MNIST images (CNN), a
-/// waterfall and a global summary for a wine (MLP), and a token page for food reviews (fine-tuned MiniLM).
+/// waterfall and a global summary for a wine (MLP), a token page for food reviews (fine-tuned MiniLM), and a word page
+/// for the same reviews explained by KernelSHAP through a whole ML.NET pipeline (FeaturizeText + SDCA, raw text in), and a
+/// patch overlay of an MLImage explained by KernelSHAP through ExtractPixels + SdcaMaximumEntropy.
 /// Options: --output &lt;folder&gt; (default ./sample-output).
 /// </summary>
 internal static class ExplainSample
@@ -26,8 +28,10 @@ internal static class ExplainSample
         Directory.CreateDirectory(output);
         var ml = new MLContext(seed: 1);
         Images(ml, output);
+        ImagesThroughAPipeline(ml, output);
         Wine(ml, output);
         Reviews(ml, output);
+        ReviewsThroughAPipeline(ml, output);
         return 0;
     }
 
@@ -51,6 +55,50 @@ internal static class ExplainSample
             string path = Path.Combine(output, $"explain-image-{i}.png");
             string predicted = model.ClassNames![(int)classes[i] - 1];
             AttributionPlots.SaveImageOverlay(path, items[i].Pixels.Select(p => (float)p).ToArray(), attributions[i], 1, 28, 28, $"true {items[i].Label}, explained {predicted}");
+            Console.WriteLine($"  wrote {path}");
+        }
+    }
+
+    /// <summary>A Fashion-MNIST item as an MLImage (grey in the three colour channels).</summary>
+    private sealed class ImageItem
+    {
+        [Microsoft.ML.Transforms.Image.ImageType(28, 28)]
+        public MLImage Image { get; set; } = null!;
+
+        public string Label { get; set; } = "";
+
+        public static ImageItem Of(VisionSample.Item item)
+        {
+            var bgra = new byte[item.Pixels.Length * 4];
+            for (int i = 0; i < item.Pixels.Length; i++)
+            {
+                bgra[4 * i] = bgra[4 * i + 1] = bgra[4 * i + 2] = item.Pixels[i];
+                bgra[4 * i + 3] = 255;
+            }
+            return new ImageItem { Image = MLImage.CreateFromPixels(28, 28, MLPixelFormat.Bgra32, bgra), Label = item.Label };
+        }
+    }
+
+    private static void ImagesThroughAPipeline(MLContext ml, string output)
+    {
+        string folder = Path.Combine(AppContext.BaseDirectory, "data", "fashion-mnist");
+        var train = ml.Data.LoadFromEnumerable(VisionSample.Load(folder, "train").Select(ImageItem.Of).ToList());
+        Console.WriteLine("Training ExtractPixels + SdcaMaximumEntropy on Fashion-MNIST MLImages...");
+        var model = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.Transforms.ExtractPixels("Features", "Image", scaleImage: 1f / 255))
+            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(maximumNumberOfIterations: 10))
+            .Fit(train);
+
+        // KernelSHAP on the MLImage column: players are 7×7 patches (a 4×4 grid); an absent patch takes the mean of the
+        // background images. The attributions are 3×28×28 (R, G, B), each patch's value spread over its pixels.
+        var explainer = ml.Transforms.ExplainPredictions(model, new ExplanationOptions { Method = ExplanationMethod.KernelShap, InputColumnName = "Image", BackgroundRows = 50 }).Fit(train);
+        var items = VisionSample.Load(folder, "t10k").Take(2).Select(ImageItem.Of).ToList();
+        var explained = explainer.Transform(ml.Data.LoadFromEnumerable(items));
+        var attributions = explained.GetColumn<float[]>(ExplanationTransformer.AttributionsColumn).ToList();
+        for (int i = 0; i < items.Count; i++)
+        {
+            string path = Path.Combine(output, $"explain-image-patches-{i}.png");
+            AttributionPlots.SaveImageOverlay(path, items[i].Image, attributions[i], $"KernelSHAP patches, true {items[i].Label}");
             Console.WriteLine($"  wrote {path}");
         }
     }
@@ -92,13 +140,33 @@ internal static class ExplainSample
         var explainer = ml.Transforms.ExplainPredictions(model, new ExplanationOptions()).Fit(train);
         var reviews = TextSample.Load(ml, Path.Combine(folder, "test.csv")).Take(4).ToList();
         var explained = explainer.Transform(model.Transform(ml.Data.LoadFromEnumerable(reviews)));
+        SaveTokenPage(explained, reviews, Path.Combine(output, "explain-reviews.html"), "Why MiniLM thinks a review is great");
+    }
+
+    /// <summary>Writes the tokens of explained reviews with their attributions, each headed by its rating and P(great).</summary>
+    private static void SaveTokenPage(IDataView explained, IReadOnlyList<TextSample.Labeled> reviews, string path, string title)
+    {
         var tokens = explained.GetColumn<VBuffer<ReadOnlyMemory<char>>>(ExplanationTransformer.TokensColumn)
             .Select(t => (IReadOnlyList<string>)t.DenseValues().Select(x => x.ToString()).ToList()).ToList();
         var attributions = explained.GetColumn<float[]>(ExplanationTransformer.AttributionsColumn).ToList();
         var probabilities = explained.GetColumn<float>("Probability").ToList();
         var pages = tokens.Select((t, i) => (t, (IReadOnlyList<float>)attributions[i], (string?)$"review {i + 1}: rated {(reviews[i].Label ? "great" : "not great")}, P(great) = {probabilities[i]:P1}"));
-        string path = Path.Combine(output, "explain-reviews.html");
-        TokenAttributions.SaveHtml(path, pages, "Why MiniLM thinks a review is great");
+        TokenAttributions.SaveHtml(path, pages, title);
         Console.WriteLine($"  wrote {path}");
+    }
+
+    private static void ReviewsThroughAPipeline(MLContext ml, string output)
+    {
+        string folder = Path.Combine(AppContext.BaseDirectory, "data", "fine-foods");
+        var train = ml.Data.LoadFromEnumerable(TextSample.Load(ml, Path.Combine(folder, "train.csv")).Take(2000).ToList());
+        Console.WriteLine("Training FeaturizeText + SdcaLogisticRegression on 2,000 reviews...");
+        var model = ml.Transforms.Text.FeaturizeText("Features", "Text").Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression()).Fit(train);
+
+        // KernelSHAP on the raw text column: the players are the words (split on whitespace); an absent word is removed
+        // from the text, so the base value is the score of the empty review. Any pipeline works: it is only scored.
+        var explainer = ml.Transforms.ExplainPredictions(model, new ExplanationOptions { Method = ExplanationMethod.KernelShap, InputColumnName = "Text" }).Fit(train);
+        var reviews = TextSample.Load(ml, Path.Combine(folder, "test.csv")).Where(r => r.Text.Split(' ').Length <= 40).Take(4).ToList();
+        var explained = explainer.Transform(model.Transform(ml.Data.LoadFromEnumerable(reviews)));
+        SaveTokenPage(explained, reviews, Path.Combine(output, "explain-reviews-kernelshap.html"), "KernelSHAP word attributions of a FeaturizeText + SDCA pipeline (score = logit)");
     }
 }

@@ -18,15 +18,23 @@ public enum ExplanationMethod
     GradientShap,
 
     /// <summary>
-    /// DeepLIFT with the rescale rule, averaged over background rows (shap's <c>DeepExplainer</c>). Networks whose
-    /// nonlinearities are activation modules (the MLP, the sequential CNNs); not the text encoder or ResNet.
+    /// DeepLIFT with the rescale rule, averaged over background rows (shap's <c>DeepExplainer</c>). Exact (attributions sum
+    /// to f(x) − E[f]) on the MLP, the CNNs and ResNets; on BERT text classifiers the rule covers GELU and the attention
+    /// softmax while the attention products and LayerNorm pass gradients, as in shap, so <c>ConvergenceDelta</c> is small but not 0.
     /// </summary>
     DeepLiftShap,
 
     /// <summary>The absolute gradient at the row (captum's <c>Saliency</c>); no completeness. Networks of this library only.</summary>
     Saliency,
 
-    /// <summary>Kernel SHAP (shap's <c>KernelExplainer</c>): model-agnostic, works on any fitted ML.NET model through <c>Transform</c>.</summary>
+    /// <summary>
+    /// Kernel SHAP (shap's <c>KernelExplainer</c>): model-agnostic, works on any fitted ML.NET model or pipeline through
+    /// <c>Transform</c>. The other columns of the explained row are copied into every synthetic row. The explained column is
+    /// a vector of Single (players: slots or <see cref="ExplanationOptions.FeatureGroups"/>, e.g. <see cref="ImagePatches"/>),
+    /// an MLImage column (players: patches, a 4×4 grid by default; an absent patch takes the background's pixel-wise mean
+    /// image; <c>Attributions</c> are 3×H×W, R, G, B) or text (players: the words, split on whitespace; an absent word is
+    /// removed; <c>Tokens</c> holds the words).
+    /// </summary>
     KernelShap,
 }
 
@@ -35,7 +43,8 @@ public enum BaselineKind
 {
     /// <summary>
     /// The background rows given to <c>Fit</c>: their mean for <see cref="ExplanationMethod.IntegratedGradients"/> and
-    /// <see cref="ExplanationMethod.Saliency"/>, the rows themselves for the SHAP methods.
+    /// <see cref="ExplanationMethod.Saliency"/>, the rows themselves for the SHAP methods, except KernelSHAP on an MLImage
+    /// column, which takes the background images' pixel-wise mean (one synthetic image per coalition).
     /// </summary>
     Background,
 
@@ -64,7 +73,8 @@ public sealed class ExplanationOptions
 
     /// <summary>
     /// The column whose values are explained. Default: the column the model's network reads (features, image or text);
-    /// for <see cref="ExplanationMethod.KernelShap"/> on other models, <c>Features</c>.
+    /// for <see cref="ExplanationMethod.KernelShap"/> on other models, <c>Features</c>. KernelSHAP explains a vector of
+    /// Single or a text column, with the row's other columns unchanged.
     /// </summary>
     public string? InputColumnName { get; set; }
 
@@ -96,8 +106,10 @@ public sealed class ExplanationOptions
     public double NoiseStandardDeviation { get; set; }
 
     /// <summary>
-    /// KernelSHAP only: groups of slot indices explained as one player each (image superpixels or patches, words). Every
-    /// slot must be in exactly one group; each slot of a group gets the group's value divided by its size. Default: one slot per group.
+    /// KernelSHAP only: groups of slot indices (of a vector column, e.g. <see cref="ImagePatches.Groups"/>), of the 3×H×W
+    /// RGB values of an MLImage column (e.g. <c>ImagePatches.Groups(3, height, width, 2, 2)</c>) or word indices (of a text
+    /// column) explained as one player each. Every slot or word must be in exactly one group; each gets the group's value
+    /// divided by its size. Default: one slot or word per group; for an MLImage column, a 4×4 grid of patches.
     /// </summary>
     public int[][]? FeatureGroups { get; set; }
 

@@ -13,9 +13,10 @@ namespace MLExtensions.Explainability;
 /// <summary>
 /// Explains a fitted model's predictions row by row. Appends <c>Attributions</c> (one value per slot of the explained
 /// column, or per token for text), <c>BaseValue</c>, <c>ConvergenceDelta</c> = Σ Attributions − (f(x) − BaseValue),
-/// <c>ExplainedClass</c> (multiclass models; same key values as the model's PredictedLabel) and <c>Tokens</c> (text).
-/// The explained output f is the model's Score: the class probability for multiclass models, the score (logit) for binary
-/// ones, the prediction for regression. Saved with the model it explains (<c>mlContext.Model.Save/Load</c>).
+/// <c>ExplainedClass</c> (classifiers; the type of the model's PredictedLabel: a key with the same key values for multiclass
+/// models, Boolean for binary ones — true when the positive class's score is explained) and <c>Tokens</c> (text).
+/// The explained output f is the model's Score: the class probability for multiclass models, the score (logit) of the
+/// explained class for binary ones (Score for the positive class, −Score for the negative one), the prediction for regression. Saved with the model it explains (<c>mlContext.Model.Save/Load</c>).
 /// </summary>
 public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposable
 {
@@ -27,7 +28,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
     /// <summary>Name of the base value column.</summary>
     public const string BaseValueColumn = "BaseValue";
 
-    /// <summary>Name of the explained class column (multiclass models).</summary>
+    /// <summary>Name of the explained class column (classifiers: a key like a multiclass PredictedLabel, Boolean for binary models).</summary>
     public const string ExplainedClassColumn = "ExplainedClass";
 
     /// <summary>Name of the convergence delta column.</summary>
@@ -43,11 +44,13 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
     private readonly float[][] _references;
     private readonly VBuffer<ReadOnlyMemory<char>>? _slotNames;
     private readonly IAttributionEngine _engine;
+    private readonly (int Height, int Width)? _image;
 
     private ExplanationTransformer(IHostEnvironment env, ITransformer model, ExplanationOptions options, string column, float[][] references,
-        VBuffer<ReadOnlyMemory<char>>? slotNames, IAttributionEngine engine)
+        VBuffer<ReadOnlyMemory<char>>? slotNames, (int Height, int Width)? image, IAttributionEngine engine)
         : base(env.Register(nameof(ExplanationTransformer)))
     {
+        _image = image;
         _model = model;
         _options = options;
         InputColumnName = column;
@@ -70,12 +73,14 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
 
     /// <summary>Builds the transformer from the background rows read by the estimator (or the model file).</summary>
     internal static ExplanationTransformer Create(IHostEnvironment env, ITransformer model, NetworkTransformerBase? network, ExplanationOptions options,
-        string column, float[][] references, VBuffer<ReadOnlyMemory<char>>? slotNames)
+        string column, float[][] references, VBuffer<ReadOnlyMemory<char>>? slotNames, (int Height, int Width)? image = null)
     {
         IAttributionEngine engine;
         if (network is null)
         {
-            engine = new KernelShapEngine(env, model, options, column, ShapReferences(options, references), slotNames);
+            // No references: the explained column is text (an absent word is removed, so the reference is the empty text).
+            // An image column: references holds one image, the background's pixel-wise mean (3×H×W RGB planes).
+            engine = new KernelShapEngine(model, options, column, references.Length == 0 ? references : ShapReferences(options, references), image);
         }
         else if (network is MLExtensions.Text.TextClassifierTransformer)
         {
@@ -87,7 +92,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
             var shapReferences = options.Method is ExplanationMethod.GradientShap or ExplanationMethod.DeepLiftShap ? ShapReferences(options, references) : new[] { baseline };
             engine = new NetworkAttributionEngine(network, options, shapReferences, baseline);
         }
-        return new ExplanationTransformer(env, model, options, column, references, slotNames, engine);
+        return new ExplanationTransformer(env, model, options, column, references, slotNames, image, engine);
     }
 
     /// <summary>The single baseline row of integrated gradients and saliency: the background mean, zeros or the given vector.</summary>
@@ -129,6 +134,9 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         ctx.Writer.Write(InputColumnName);
         ctx.Writer.Write(_references.Length);
         ctx.Writer.Write(_references.Length == 0 ? 0 : _references[0].Length);
+        // The size of an explained MLImage column (0 × 0 for other columns).
+        ctx.Writer.Write(_image?.Height ?? 0);
+        ctx.Writer.Write(_image?.Width ?? 0);
         foreach (var row in _references)
         {
             foreach (float v in row)
@@ -151,6 +159,10 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         int rows = ctx.Reader.ReadInt32(), size = ctx.Reader.ReadInt32();
         if (rows < 0 || size < 0 || (rows > 0 && size == 0))
             throw new InvalidDataException($"The explanation in the model file is corrupted: {rows} background rows of {size} values.");
+        int height = ctx.Reader.ReadInt32(), width = ctx.Reader.ReadInt32();
+        if (height < 0 || width < 0 || (height > 0 && ImagePixels.Channels * height * width != size))
+            throw new InvalidDataException($"The explanation in the model file is corrupted: {width}×{height} images but background rows of {size} values.");
+        (int Height, int Width)? image = height > 0 ? (height, width) : null;
         var references = new float[rows][];
         for (int r = 0; r < rows; r++)
         {
@@ -165,7 +177,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         var network = ExplainPredictionsEstimator.FindNetwork(model, options.Method);
         if (network is not null)
             TorchNativeLoader.EnsureLoaded();
-        return Create(env, model, network, options, column, references, slotNames);
+        return Create(env, model, network, options, column, references, slotNames, image);
     }
 
     internal static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema) =>
@@ -182,16 +194,18 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         private readonly ExplanationTransformer _owner;
         private readonly int[] _inputIndices;
         private readonly DataViewSchema.DetachedColumn[] _columns;
+        private readonly ModelOutputs _outputs;
 
         public Mapper(ExplanationTransformer owner, DataViewSchema schema) : base(owner.Host.Register(nameof(Mapper)), schema, owner)
         {
             _owner = owner;
             owner._engine.Validate(schema);
-            _inputIndices = owner._engine.InputColumns.Select(n => schema[n].Index).ToArray();
-            _columns = CreateColumns(owner, schema);
+            _inputIndices = owner._engine.InputColumns(schema).Select(n => schema[n].Index).ToArray();
+            _outputs = owner._engine.OutputsFor(schema);
+            _columns = CreateColumns(owner, schema, _outputs);
         }
 
-        private static DataViewSchema.DetachedColumn[] CreateColumns(ExplanationTransformer owner, DataViewSchema schema)
+        private static DataViewSchema.DetachedColumn[] CreateColumns(ExplanationTransformer owner, DataViewSchema schema, ModelOutputs outputs)
         {
             var engine = owner._engine;
             var attributions = new DataViewSchema.Annotations.Builder();
@@ -207,12 +221,12 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                 new(BaseValueColumn, NumberDataViewType.Single),
                 new(ConvergenceDeltaColumn, NumberDataViewType.Single),
             };
-            if (engine.Outputs.IsMulticlass)
+            if (outputs.ExplainedClassType is { } classType)
             {
                 var keyAnnotations = new DataViewSchema.Annotations.Builder();
-                if (engine.Outputs.PredictedLabelAnnotations?.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is { } keyValues)
-                    keyAnnotations.Add(keyValues.Name, keyValues.Type, CopyKeyValues(engine.Outputs.PredictedLabelAnnotations, keyValues));
-                columns.Add(new(ExplainedClassColumn, new KeyDataViewType(typeof(uint), engine.Outputs.ClassCount), keyAnnotations.ToAnnotations()));
+                if (outputs.PredictedLabelAnnotations?.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues) is { } keyValues)
+                    keyAnnotations.Add(keyValues.Name, keyValues.Type, CopyKeyValues(outputs.PredictedLabelAnnotations, keyValues));
+                columns.Add(new(ExplainedClassColumn, classType, keyAnnotations.ToAnnotations()));
             }
             if (engine.HasTokens)
                 columns.Add(new(TokensColumn, new VectorDataViewType(TextDataViewType.Instance)));
@@ -276,6 +290,7 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
                     }),
                     BaseValueColumn => (ValueGetter<float>)((ref float v) => v = (float)Current().BaseValue),
                     ConvergenceDeltaColumn => (ValueGetter<float>)((ref float v) => v = Current().ConvergenceDelta),
+                    ExplainedClassColumn when _outputs.IsBinary => (ValueGetter<bool>)((ref bool v) => v = Current().Target == 1),
                     ExplainedClassColumn => (ValueGetter<uint>)((ref uint v) => v = (uint)Current().Target + 1),
                     _ => (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> dst) =>
                     {

@@ -28,6 +28,35 @@ internal sealed class ModelOutputs
 
     public bool IsMulticlass => Kind == PredictionTask.MulticlassClassification;
 
+    public bool IsBinary => Kind == PredictionTask.BinaryClassification;
+
+    /// <summary>Outputs that can be explained: the classes of a multiclass model, both classes of a binary one, else one.</summary>
+    public int TargetCount => IsMulticlass ? ClassCount : IsBinary ? 2 : 1;
+
+    /// <summary>
+    /// The type of the <c>ExplainedClass</c> column: the type of the model's PredictedLabel (a key for multiclass models,
+    /// Boolean for binary ones); null for regression, which has no class.
+    /// </summary>
+    public DataViewType? ExplainedClassType => Kind switch
+    {
+        PredictionTask.MulticlassClassification => new KeyDataViewType(typeof(uint), ClassCount),
+        PredictionTask.BinaryClassification => BooleanDataViewType.Instance,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The explained target when TargetClass is unset and the scores are <paramref name="scores"/>: the predicted class of a
+    /// multiclass model, the positive class (1) of a binary one — its Score is the positive class's — and 0 for regression.
+    /// </summary>
+    public int DefaultTarget(ReadOnlySpan<float> scores) => IsMulticlass ? PredictionOutputs.ArgMax(scores) : IsBinary ? 1 : 0;
+
+    /// <summary>
+    /// The explained output for <paramref name="target"/> from a row's scores: the class's probability (multiclass), the
+    /// Score for the positive class of a binary model and −Score for its negative class (σ(−s) = 1 − σ(s), so −Score is the
+    /// negative class's logit), the prediction for regression.
+    /// </summary>
+    public double Pick(ReadOnlySpan<float> scores, int target) => IsMulticlass ? scores[target] : IsBinary && target == 0 ? -scores[0] : scores[0];
+
     /// <summary>Reads the task from <paramref name="model"/>'s output schema on <paramref name="inputSchema"/>.</summary>
     /// <exception cref="ArgumentException">The model has no usable Score column.</exception>
     public static ModelOutputs Of(ITransformer model, DataViewSchema inputSchema)
@@ -51,6 +80,39 @@ internal sealed class ModelOutputs
         return new ModelOutputs(binary ? PredictionTask.BinaryClassification : PredictionTask.Regression, 1, null);
     }
 
+    /// <summary>
+    /// What <paramref name="model"/> predicts, found without data: from its last network, or from its last prediction
+    /// transformer scored on a schema holding only its feature column; null when neither tells (e.g. a custom mapping).
+    /// </summary>
+    public static ModelOutputs? OfModel(ITransformer model)
+    {
+        var last = MLExtensions.Onnx.Export.ExportTarget.Steps(model).LastOrDefault();
+        if (last is NetworkTransformerBase network)
+            return FromNetwork(network);
+        if (last is ISingleFeaturePredictionTransformer<object> predictor && predictor.FeatureColumnName is { } feature)
+        {
+            var builder = new DataViewSchema.Builder();
+            builder.AddColumn(feature, predictor.FeatureColumnType);
+            return Of(predictor, builder.ToSchema());
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// What the model predicts, read from the columns it already added to <paramref name="scored"/> (an explanation applied
+    /// after the model); null when <paramref name="scored"/> has no Score column.
+    /// </summary>
+    public static PredictionTask? KindOf(SchemaShape scored)
+    {
+        if (!scored.TryFindColumn(DefaultColumnNames.Score, out var score))
+            return null;
+        if (score.Kind == SchemaShape.Column.VectorKind.Vector)
+            return PredictionTask.MulticlassClassification;
+        return scored.TryFindColumn(DefaultColumnNames.PredictedLabel, out var predicted) && predicted.ItemType == BooleanDataViewType.Instance && !predicted.IsKey
+            ? PredictionTask.BinaryClassification
+            : PredictionTask.Regression;
+    }
+
     /// <summary>The outputs of one of this library's networks (no input schema needed).</summary>
     public static ModelOutputs FromNetwork(MLExtensions.Core.NetworkTransformerBase network)
     {
@@ -67,7 +129,9 @@ internal sealed class ModelOutputs
     {
         if (target is not { } t)
             return;
-        if (!IsMulticlass && t != 0)
+        if (IsBinary && t > 1)
+            throw new ArgumentOutOfRangeException("TargetClass", t, $"TargetClass {t} is outside the classes: the model is a binary classifier (0 = the negative class, 1 = the positive class, the default).");
+        if (Kind == PredictionTask.Regression && t != 0)
             throw new ArgumentOutOfRangeException("TargetClass", t, $"TargetClass {t} is outside the classes: the model is a {Kind} model with one output (use 0 or leave TargetClass unset).");
         if (IsMulticlass && t >= ClassCount)
             throw new ArgumentOutOfRangeException("TargetClass", t, $"TargetClass {t} is outside the classes: the model has {ClassCount} classes (0 to {ClassCount - 1}).");

@@ -6,7 +6,7 @@ internal sealed class RowExplanation
     /// <summary>One value per slot of the explained column (per token for text).</summary>
     public float[] Attributions { get; set; } = Array.Empty<float>();
 
-    /// <summary>The word pieces, for text.</summary>
+    /// <summary>The word pieces (gradient methods) or words (KernelSHAP), for text.</summary>
     public string[] Tokens { get; set; } = Array.Empty<string>();
 
     /// <summary>The explained output at the row (linked, for KernelSHAP with a logit link).</summary>
@@ -34,11 +34,11 @@ internal interface IAttributionEngine : IDisposable
     /// <summary>Whether rows carry tokens (text).</summary>
     bool HasTokens { get; }
 
-    /// <summary>What the model predicts (task, classes, PredictedLabel annotations).</summary>
-    ModelOutputs Outputs { get; }
+    /// <summary>What the model predicts (task, classes, PredictedLabel annotations) on data of <paramref name="schema"/>.</summary>
+    ModelOutputs OutputsFor(Microsoft.ML.DataViewSchema schema);
 
-    /// <summary>Names of the input columns the explanation reads.</summary>
-    IReadOnlyList<string> InputColumns { get; }
+    /// <summary>Names of the input columns of <paramref name="schema"/> the explanation reads.</summary>
+    IEnumerable<string> InputColumns(Microsoft.ML.DataViewSchema schema);
 
     /// <summary>Checks the data schema; throws naming the column.</summary>
     void Validate(Microsoft.ML.DataViewSchema schema);

@@ -51,27 +51,31 @@ public class ExplanationNetworkTests
         var score = explained.Schema["Score"];
         var target = explained.Schema.GetColumnOrNull(ExplanationTransformer.ExplainedClassColumn);
         using var cursor = explained.GetRowCursor(target is null ? new[] { score } : new[] { score, target.Value });
-        var getTarget = target is null ? null : cursor.GetGetter<uint>(target.Value);
         uint k = 1;
         if (score.Type is VectorDataViewType)
         {
+            var getTarget = cursor.GetGetter<uint>(target!.Value);
             var get = cursor.GetGetter<VBuffer<float>>(score);
             VBuffer<float> v = default;
             while (cursor.MoveNext())
             {
                 get(ref v);
-                getTarget!(ref k);
+                getTarget(ref k);
                 yield return v.GetItemOrDefault((int)k - 1);
             }
         }
         else
         {
+            // Binary models: ExplainedClass false means the negative class, whose logit is −Score.
+            var getPositive = target is null ? null : cursor.GetGetter<bool>(target.Value);
             var get = cursor.GetGetter<float>(score);
             float v = 0;
+            bool positive = true;
             while (cursor.MoveNext())
             {
                 get(ref v);
-                yield return v;
+                getPositive?.Invoke(ref positive);
+                yield return positive ? v : -v;
             }
         }
     }
@@ -214,22 +218,5 @@ public class ExplanationNetworkTests
         public float BaseValue { get; set; }
 
         public float ConvergenceDelta { get; set; }
-    }
-
-    private static double SpearmanCorrelation(double[] a, double[] b)
-    {
-        double[] Ranks(double[] v)
-        {
-            var order = Enumerable.Range(0, v.Length).OrderBy(i => v[i]).ToArray();
-            var ranks = new double[v.Length];
-            for (int i = 0; i < order.Length; i++)
-                ranks[order[i]] = i;
-            return ranks;
-        }
-        var ra = Ranks(a);
-        var rb = Ranks(b);
-        double ma = ra.Average(), mb = rb.Average();
-        double cov = ra.Zip(rb).Sum(p => (p.First - ma) * (p.Second - mb));
-        return cov / Math.Sqrt(ra.Sum(x => (x - ma) * (x - ma)) * rb.Sum(x => (x - mb) * (x - mb)));
     }
 }

@@ -162,15 +162,4 @@ public class ExplanationOracleTests
             Assert.Equal(row.Attributions[0], row.Attributions[1], 6);
         }
     }
-
-    private sealed class Tolerance : IEqualityComparer<double>
-    {
-        private readonly double _tolerance;
-
-        public Tolerance(double tolerance) => _tolerance = tolerance;
-
-        public bool Equals(double a, double b) => Math.Abs(a - b) <= _tolerance * Math.Max(1, Math.Abs(a));
-
-        public int GetHashCode(double value) => 0;
-    }
 }

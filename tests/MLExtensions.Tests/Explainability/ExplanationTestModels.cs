@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using MLExtensions.Explainability;
 using MLExtensions.Tabular;
 using TorchSharp;
+using Xunit;
 
 namespace MLExtensions.Tests.Explainability;
 
@@ -80,6 +81,18 @@ internal static class ExplanationTestModels
         public float Label { get; set; }
     }
 
+    /// <summary>The exception of type <typeparamref name="T"/> thrown by <paramref name="action"/>, itself or as an inner exception (ML.NET's parallel cursors wrap exceptions of row getters).</summary>
+    public static T Thrown<T>(Action action) where T : Exception
+    {
+        var thrown = Assert.ThrowsAny<Exception>(action);
+        for (Exception? e = thrown; e is not null; e = e.InnerException)
+        {
+            if (e.GetType() == typeof(T) && !e.Message.StartsWith("Splitter/consolidator", StringComparison.Ordinal))
+                return (T)e;
+        }
+        throw new Xunit.Sdk.XunitException($"Expected {typeof(T).Name}; got {thrown}");
+    }
+
     /// <summary>Reads the explanation columns of every row.</summary>
     public static List<(float[] Attributions, float BaseValue, float Delta)> Read(IDataView explained)
     {
@@ -104,30 +117,32 @@ internal static class ExplanationTestModels
     }
 
     /// <summary>Exact Shapley values of v(S) = mean over references of f(x on S, reference elsewhere), by enumerating all coalitions.</summary>
-    public static double[] BruteForceShapley(Func<float[], float> f, float[] x, IReadOnlyList<float[]> references)
-    {
-        int m = x.Length;
-        var value = new double[1 << m];
-        for (int s = 0; s < 1 << m; s++)
+    public static double[] BruteForceShapley(Func<float[], float> f, float[] x, IReadOnlyList<float[]> references) =>
+        ShapleyValues(x.Length, s =>
         {
             double sum = 0;
             foreach (var r in references)
             {
                 var z = (float[])r.Clone();
-                for (int j = 0; j < m; j++)
+                for (int j = 0; j < x.Length; j++)
                 {
                     if ((s >> j & 1) == 1)
                         z[j] = x[j];
                 }
                 sum += f(z);
             }
-            value[s] = sum / references.Count;
-        }
-        var phi = new double[m];
+            return sum / references.Count;
+        });
+
+    /// <summary>Shapley values of players 0..m−1 from the value of every coalition (bit j set = player j present).</summary>
+    public static double[] ShapleyValues(int m, Func<int, double> value)
+    {
+        var values = Enumerable.Range(0, 1 << m).Select(value).ToArray();
         var factorial = new double[m + 1];
         factorial[0] = 1;
         for (int i = 1; i <= m; i++)
             factorial[i] = factorial[i - 1] * i;
+        var phi = new double[m];
         for (int j = 0; j < m; j++)
         {
             for (int s = 0; s < 1 << m; s++)
@@ -135,9 +150,39 @@ internal static class ExplanationTestModels
                 if ((s >> j & 1) == 1)
                     continue;
                 int size = System.Numerics.BitOperations.PopCount((uint)s);
-                phi[j] += factorial[size] * factorial[m - size - 1] / factorial[m] * (value[s | 1 << j] - value[s]);
+                phi[j] += factorial[size] * factorial[m - size - 1] / factorial[m] * (values[s | 1 << j] - values[s]);
             }
         }
         return phi;
+    }
+
+    /// <summary>Equality within a tolerance relative to max(1, |expected|).</summary>
+    public sealed class Tolerance : IEqualityComparer<double>
+    {
+        private readonly double _tolerance;
+
+        public Tolerance(double tolerance) => _tolerance = tolerance;
+
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= _tolerance * Math.Max(1, Math.Abs(a));
+
+        public int GetHashCode(double value) => 0;
+    }
+
+    /// <summary>Spearman rank correlation (ties ranked by position).</summary>
+    public static double SpearmanCorrelation(double[] a, double[] b)
+    {
+        double[] Ranks(double[] v)
+        {
+            var order = Enumerable.Range(0, v.Length).OrderBy(i => v[i]).ToArray();
+            var ranks = new double[v.Length];
+            for (int i = 0; i < order.Length; i++)
+                ranks[order[i]] = i;
+            return ranks;
+        }
+        var ra = Ranks(a);
+        var rb = Ranks(b);
+        double ma = ra.Average(), mb = rb.Average();
+        double cov = ra.Zip(rb).Sum(p => (p.First - ma) * (p.Second - mb));
+        return cov / Math.Sqrt(ra.Sum(x => (x - ma) * (x - ma)) * rb.Sum(x => (x - mb) * (x - mb)));
     }
 }

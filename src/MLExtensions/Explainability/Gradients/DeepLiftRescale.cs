@@ -1,5 +1,4 @@
 using MLExtensions.Core;
-using MLExtensions.Text;
 using MLExtensions.Vision;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -12,13 +11,19 @@ namespace MLExtensions.Explainability;
 /// </summary>
 /// <remarks>
 /// The batch holds the explained row (repeated) in its first half and the reference rows in its second half. A forward
-/// hook on every nonlinearity replaces the first half's output f(x) by f(x₀) + (x − x₀)·m with m = Δf/Δx held constant
-/// (detached): the value is unchanged, and autograd now carries the multiplier m instead of f'(x). Linear layers,
-/// convolutions, batch normalisation in evaluation mode and average pooling pass multipliers unchanged, as in DeepLIFT.
-/// Non-overlapping max pooling gets DeepLIFT's rule for it: the output difference is assigned to the input that is the
-/// window's maximum for x. So the chain rule multiplies exactly the multipliers of DeepLIFT's rescale rule, and the
-/// attributions sum to f(x) − f(x₀) per reference. The hooks stay registered for the transformer's lifetime but act only on
-/// the thread that is explaining (<see cref="Activate"/>), so scoring that shares the network is not affected.
+/// hook on every nonlinearity module (ReLU, GELU, Tanh, Sigmoid, Softmax, …) replaces the first half's output f(x) by
+/// f(x₀) + (x − x₀)·m with m = Δf/Δx held constant (detached): the value is unchanged, and autograd now carries the
+/// multiplier m instead of f'(x). Linear layers, convolutions, batch normalisation in evaluation mode, residual additions
+/// and average pooling pass multipliers unchanged, as in DeepLIFT. Max pooling gets shap's rule for it: a window's
+/// output difference goes to the row's maximum when it grew and to the reference's maximum when it shrank (any kernel,
+/// stride and padding). Networks made of these parts (the MLP, the sequential CNNs, ResNets, whose blocks hold their ReLU
+/// as a module) get exactly the multipliers of DeepLIFT's rescale rule, so the attributions sum to f(x) − f(x₀) per
+/// reference. In the BERT encoder the rule covers GELU/ReLU and the attention softmax (element-wise, as shap does);
+/// the products Q·Kᵀ and attention·V and LayerNorm pass plain gradients, so completeness there is approximate.
+/// Nonlinearities are reached through <see cref="nn.Module.named_modules"/> and, for image networks, their
+/// <see cref="ImageNetwork.Stages"/> (the ResNet stem is a view over top-level modules). The hooks stay registered for the
+/// transformer's lifetime but act only on the thread that is explaining (<see cref="Activate"/>), so scoring that shares
+/// the network is not affected.
 /// </remarks>
 internal sealed class DeepLiftRescale : IDisposable
 {
@@ -34,8 +39,8 @@ internal sealed class DeepLiftRescale : IDisposable
     {
     }
 
-    /// <summary>Registers the hooks on <paramref name="network"/>; throws when a nonlinearity cannot be reached by a hook.</summary>
-    /// <exception cref="NotSupportedException">The network applies nonlinearities inside modules (the text encoder, ResNet blocks).</exception>
+    /// <summary>Registers the hooks on every nonlinearity and max pooling of <paramref name="network"/>.</summary>
+    /// <exception cref="NotSupportedException">An image classifier trained with test-time mirroring.</exception>
     public static DeepLiftRescale Attach(nn.Module network)
     {
         if (network is ImageClassifierNetwork { AveragesMirroredView: true })
@@ -43,16 +48,9 @@ internal sealed class DeepLiftRescale : IDisposable
                 "DeepLiftShap cannot explain an image classifier trained with TestTimeFlip: its mirrored second pass breaks the pairing of each row with its reference. " +
                 "Use IntegratedGradients, GradientShap or KernelShap.");
         var rescale = new DeepLiftRescale();
-        foreach (var (name, module) in network.named_modules())
+        foreach (var module in Reachable(network))
         {
-            if (module is BertEncoder or BasicBlock or Bottleneck)
-            {
-                rescale.Dispose();
-                throw new NotSupportedException(
-                    $"DeepLiftShap cannot explain this network: its module '{name}' ({module.GetType().Name}) applies nonlinearities that the rescale rule cannot reach. " +
-                    "Use IntegratedGradients, GradientShap or KernelShap.");
-            }
-            if (module is ReLU or LeakyReLU or GELU or Tanh or Sigmoid or ELU or Softplus or SiLU)
+            if (module is ReLU or LeakyReLU or GELU or Tanh or Sigmoid or ELU or Softplus or SiLU or Softmax)
             {
                 var hookable = (nn.Module<Tensor, Tensor>)module;
                 var remover = hookable.register_forward_hook((_, input, output) => t_active == rescale ? RescaleElementwise(input, output) : null!);
@@ -60,11 +58,33 @@ internal sealed class DeepLiftRescale : IDisposable
             }
             else if (module is MaxPool2d pool)
             {
-                var remover = pool.register_forward_hook((_, input, output) => t_active == rescale ? RescaleMaxPool(name, input, output) : null!);
+                var remover = pool.register_forward_hook((_, input, output) => t_active == rescale ? RescaleMaxPool(pool, input, output) : null!);
                 rescale._removers.Add(remover.remove);
             }
         }
         return rescale;
+    }
+
+    /// <summary>Every module of <paramref name="network"/> once: the registered ones and the stages of image networks.</summary>
+    private static IEnumerable<nn.Module> Reachable(nn.Module network)
+    {
+        var seen = new HashSet<nn.Module>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<nn.Module>();
+        pending.Push(network);
+        while (pending.Count > 0)
+        {
+            var module = pending.Pop();
+            if (!seen.Add(module))
+                continue;
+            yield return module;
+            foreach (var (_, child) in module.named_children())
+                pending.Push(child);
+            if (module is ImageNetwork image)
+            {
+                foreach (var stage in image.Stages)
+                    pending.Push(stage);
+            }
+        }
     }
 
     /// <summary>Turns the rule on for forward passes on this thread until the result is disposed.</summary>
@@ -94,30 +114,33 @@ internal sealed class DeepLiftRescale : IDisposable
         return torch.cat(new[] { rescaled, y0 }, 0);
     }
 
-    // For a window of x, the input that is its maximum carries the whole output difference: y − y₀ = (x_k − x₀_k)·m_k with
-    // m_k = (y − y₀) / (x_k − x₀_k). Ties share the window's weight equally. Needs kernel = stride (sizes divide exactly).
-    private static Tensor RescaleMaxPool(string name, Tensor input, Tensor output)
+    // shap's max-pooling rule: with Δ = y − y₀ per window, max(Δ, 0) goes to the input that is the window's maximum for x
+    // and min(Δ, 0) to the one that is its maximum for x₀, each divided by that input's own difference (both multipliers
+    // lie in [0, 1]). The rescaled output y₀ + m₁(x_a − x₀_a) + m₂(x_b − x₀_b) equals y and carries the multipliers back.
+    private static Tensor RescaleMaxPool(MaxPool2d pool, Tensor input, Tensor output)
     {
-        long height = input.shape[2], width = input.shape[3], pooledHeight = output.shape[2], pooledWidth = output.shape[3];
-        if (height % pooledHeight != 0 || width % pooledWidth != 0 || height / pooledHeight != width / pooledWidth)
-            throw new NotSupportedException($"DeepLiftShap supports non-overlapping max pooling only; '{name}' maps {height}×{width} to {pooledHeight}×{pooledWidth}. Use IntegratedGradients or KernelShap.");
-        long k = height / pooledHeight;
         long half = input.shape[0] / 2;
         var x = input.narrow(0, 0, half);
         var x0 = input.narrow(0, half, half).detach();
         var y = output.narrow(0, 0, half).detach();
         var y0 = output.narrow(0, half, half);
-        var spread = y.repeat_interleave(k, 2).repeat_interleave(k, 3);
-        var isMax = x.detach().eq(spread).to_type(x.dtype);
-        var share = isMax / SumPool(isMax, k).repeat_interleave(k, 2).repeat_interleave(k, 3);
-        var selected = SumPool(share * x, k);
-        var selectedReference = SumPool(share * x0, k).detach();
-        var multiplier = Multiplier(y - y0.detach(), y - selectedReference);
-        var rescaled = y0.detach() + (selected - selectedReference) * multiplier;
+        Tensor rowArgMax, referenceArgMax;
+        using (torch.no_grad())
+        {
+            rowArgMax = pool.forward_with_indices(x.detach()).Item2.flatten(2);
+            referenceArgMax = pool.forward_with_indices(x0).Item2.flatten(2);
+        }
+        Tensor At(Tensor values, Tensor indices) => values.flatten(2).gather(2, indices).view_as(y);
+        var difference = y - y0.detach();
+        var grew = difference.clamp_min(0);
+        var shrank = difference.clamp_max(0);
+        var rowDifference = At(x, rowArgMax) - At(x0, rowArgMax);
+        var referenceDifference = At(x, referenceArgMax) - At(x0, referenceArgMax);
+        var rescaled = y0.detach()
+            + rowDifference * Multiplier(grew, rowDifference.detach())
+            + referenceDifference * Multiplier(shrank, referenceDifference.detach());
         return torch.cat(new[] { rescaled, y0 }, 0);
     }
-
-    private static Tensor SumPool(Tensor x, long k) => nn.functional.avg_pool2d(x, k, k) * (k * k);
 
     private static Tensor Multiplier(Tensor dy, Tensor dx)
     {

@@ -47,7 +47,9 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
 
     public ModelOutputs Outputs { get; }
 
-    public IReadOnlyList<string> InputColumns => _network.NetworkInputColumns;
+    public ModelOutputs OutputsFor(DataViewSchema schema) => Outputs;
+
+    public IEnumerable<string> InputColumns(DataViewSchema schema) => _network.NetworkInputColumns;
 
     public void Validate(DataViewSchema schema) => _network.CreateNetworkInput(new ExplainPredictionsEstimator.EmptyRowOf(schema));
 
@@ -86,7 +88,7 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
                 result.BaseValue = ExpectedOutput(F, target);
                 break;
             case ExplanationMethod.DeepLiftShap:
-                attributions = DeepLiftShap(x, target);
+                attributions = DeepLiftShap(points => _network.Network.call(points), x, _references!, target);
                 result.BaseValue = ExpectedOutput(F, target);
                 break;
             default:
@@ -109,17 +111,21 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
             // The baseline is the padding token's embedding at every position (positions and token types stay as they are).
             baseline = encoder.LookupWordEmbeddings(torch.full_like(ids, text.Tokenizer.PadId));
         }
-        Tensor F(Tensor points)
+        Tensor Logits(Tensor points)
         {
             using var replaced = encoder.ReplaceWordEmbeddings(points);
-            return TargetOutput(_network.Network.call(packed.expand(points.shape[0], -1, -1)), target);
+            return _network.Network.call(packed.expand(points.shape[0], -1, -1));
         }
+        Tensor F(Tensor points) => TargetOutput(Logits(points), target);
         var result = new RowExplanation { Target = target, Output = Evaluate(F, words), BaseValue = Evaluate(F, baseline) };
         Tensor attributions = _options.Method switch
         {
             ExplanationMethod.IntegratedGradients => Smoothed(words, random, noisy => GradientAttribution.IntegratedGradients(F, noisy, baseline, _options.Steps)),
             ExplanationMethod.Saliency => Smoothed(words, random, noisy => GradientAttribution.Saliency(F, noisy)),
             ExplanationMethod.GradientShap => GradientAttribution.GradientShap(F, words, baseline, _options.SamplesFor(ExplanationMethod.GradientShap, 0), _options.NoiseStandardDeviation, random),
+            // The padding baseline is the one reference; the rule is exact for GELU and the output, approximate through
+            // the attention products and LayerNorm (see DeepLiftRescale), so ConvergenceDelta is not 0 here.
+            ExplanationMethod.DeepLiftShap => DeepLiftShap(Logits, words, baseline, target),
             _ => throw new InvalidOperationException($"{_options.Method} is not available for text."),
         };
         result.Complete = _options.Method != ExplanationMethod.Saliency;
@@ -143,19 +149,19 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
     }
 
     // shap's DeepExplainer: the row against every reference at once; attribution = mean over references of multiplier × (x − r).
-    private Tensor DeepLiftShap(Tensor x, int target)
+    private Tensor DeepLiftShap(Func<Tensor, Tensor> logitsOf, Tensor x, Tensor references, int target)
     {
-        long count = _references!.shape[0];
-        var batch = torch.cat(new[] { x.expand(_references.shape), _references }, 0);
+        long count = references.shape[0];
+        var batch = torch.cat(new[] { x.expand(references.shape), references }, 0);
         Tensor F(Tensor points)
         {
-            var logits = _network.Network.call(points);
+            var logits = logitsOf(points);
             return RescaledTarget(logits.narrow(0, 0, count), logits.narrow(0, count, count).detach(), target);
         }
         Tensor gradients;
         using (_rescale!.Activate())
             gradients = GradientAttribution.Gradient(F, batch).narrow(0, 0, count);
-        return (gradients * (x - _references)).mean(new long[] { 0 }, keepdim: true);
+        return (gradients * (x - references)).mean(new long[] { 0 }, keepdim: true);
     }
 
     /// <summary>
@@ -166,7 +172,7 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
     private Tensor RescaledTarget(Tensor logits, Tensor referenceLogits, int target)
     {
         if (!Outputs.IsMulticlass)
-            return logits.select(1, 0);
+            return TargetOutput(logits, target);
         var difference = logits.detach() - referenceLogits;
         var (nodes, weights) = GaussLegendre.Unit(16);
         var multipliers = torch.zeros_like(difference);
@@ -186,15 +192,18 @@ internal sealed class NetworkAttributionEngine : IAttributionEngine
         return p0 + ((logits - referenceLogits) * multipliers).sum(1);
     }
 
+    /// <summary>The explained output: the target's probability (multiclass), the logit of the target class (binary: −logit for the negative class), the prediction.</summary>
     private Tensor TargetOutput(Tensor logits, int target) =>
-        Outputs.IsMulticlass ? torch.softmax(logits, 1).select(1, target) : logits.select(1, 0);
+        Outputs.IsMulticlass ? torch.softmax(logits, 1).select(1, target)
+        : Outputs.IsBinary && target == 0 ? -logits.select(1, 0)
+        : logits.select(1, 0);
 
     private int Target(Tensor x)
     {
         if (_options.TargetClass is { } target)
             return target;
         if (!Outputs.IsMulticlass)
-            return 0;
+            return Outputs.DefaultTarget(ReadOnlySpan<float>.Empty);
         using var noGrad = torch.no_grad();
         return (int)_network.Network.call(x).argmax(1).item<long>();
     }

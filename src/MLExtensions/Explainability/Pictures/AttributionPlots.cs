@@ -7,6 +7,21 @@ namespace MLExtensions.Explainability;
 public static class AttributionPlots
 {
     /// <summary>
+    /// <see cref="SaveImageOverlay(string, IReadOnlyList{float}, IReadOnlyList{float}, int, int, int, string?, int)"/> for an
+    /// MLImage column explained by KernelSHAP, whose <c>Attributions</c> are 3×H×W (R, G, B planes).
+    /// </summary>
+    /// <param name="path">The PNG file to write.</param>
+    /// <param name="image">The explained image (the row's MLImage, of the size the explanation was fitted on).</param>
+    /// <param name="attributions">The row's <c>Attributions</c> (3 × height × width).</param>
+    /// <param name="title">Title above the picture (e.g. the explained class); null for none.</param>
+    /// <param name="pixelsPerCell">Size of one image pixel in the PNG. Default 16.</param>
+    public static void SaveImageOverlay(string path, Microsoft.ML.Data.MLImage image, IReadOnlyList<float> attributions, string? title = null, int pixelsPerCell = 16)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        SaveImageOverlay(path, ImagePixels.ToPlanes(image), attributions, ImagePixels.Channels, image.Height, image.Width, title, pixelsPerCell);
+    }
+
+    /// <summary>
     /// The image in grey (alpha 0.15) under its channel-summed attributions in a red–transparent–blue map scaled to ± the 99.9th
     /// percentile of |value|, with a colour bar.
     /// </summary>

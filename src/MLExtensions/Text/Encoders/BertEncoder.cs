@@ -247,8 +247,11 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         private readonly BertAttention attention;
         private readonly DenseBlock intermediate;
         private readonly ResidualOutput output;
+
+        // The feed-forward nonlinearity as a module (no parameters, no state-dict key) so that forward hooks reach it
+        // (DeepLIFT's rescale rule); the same operation as the functional call.
+        private readonly nn.Module<Tensor, Tensor> activation;
 #pragma warning restore IDE1006
-        private readonly string _activation;
 
         /// <summary>The layer's self-attention (for recording its attention probabilities).</summary>
         public SelfAttention Attention => attention.Self;
@@ -258,7 +261,12 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             attention = new BertAttention(c, g);
             intermediate = new DenseBlock(c.HiddenSize, c.IntermediateSize);
             output = new ResidualOutput(c.IntermediateSize, c.HiddenSize, c.LayerNormEpsilon, c.HiddenDropout, g);
-            _activation = c.HiddenActivation;
+            activation = c.HiddenActivation switch
+            {
+                "relu" => nn.ReLU(),
+                "gelu_new" => nn.GELU(GELU.Approximate.tanh),
+                _ => nn.GELU(),
+            };
             RegisterComponents();
         }
 
@@ -266,13 +274,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         {
             using var scope = torch.NewDisposeScope();
             var attended = attention.call(hidden, mask);
-            var inner = intermediate.call(attended);
-            inner = _activation switch
-            {
-                "relu" => nn.functional.relu(inner),
-                "gelu_new" => nn.functional.gelu(inner, GELU.Approximate.tanh),
-                _ => nn.functional.gelu(inner),
-            };
+            var inner = activation.call(intermediate.call(attended));
             return output.call(inner, attended).MoveToOuterDisposeScope();
         }
     }
@@ -324,6 +326,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         private readonly Linear key;
         private readonly Linear value;
         private readonly SeededDropout dropout;
+        private readonly Softmax softmax; // a module so that forward hooks reach it (DeepLIFT); no state-dict key
 #pragma warning restore IDE1006
         private readonly int _heads;
         private readonly int _headSize;
@@ -335,6 +338,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             key = nn.Linear(c.HiddenSize, c.HiddenSize);
             value = nn.Linear(c.HiddenSize, c.HiddenSize);
             dropout = new SeededDropout(c.AttentionDropout, g);
+            softmax = nn.Softmax(-1);
             _heads = c.Heads;
             _headSize = c.HiddenSize / c.Heads;
             _scoreDivisor = Math.Sqrt(_headSize);
@@ -350,7 +354,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var k = Split(key.call(hidden));
             var v = Split(value.call(hidden));
             var scores = Autocast.MatMul(q, k.transpose(-1, -2)).div(_scoreDivisor).add(mask, RootedScalars.One);
-            var attention = nn.functional.softmax(scores, -1);
+            var attention = softmax.call(scores);
             if (RecordProbabilities)
             {
                 LastProbabilities?.Dispose();

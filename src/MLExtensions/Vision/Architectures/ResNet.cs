@@ -32,6 +32,7 @@ public sealed class ResNet : ImageNetwork
 #pragma warning disable IDE1006
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;
+    private readonly ReLU relu; // torchvision's; registered (no parameters, no state-dict key) so that forward hooks reach the stem's ReLU
     private readonly MaxPool2d? maxpool;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
@@ -78,6 +79,7 @@ public sealed class ResNet : ImageNetwork
             maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
         }
         bn1 = nn.BatchNorm2d(stem);
+        relu = nn.ReLU();
 
         long channels = stem;
         var layers = new Sequential[layout.Blocks.Length];
@@ -90,8 +92,8 @@ public sealed class ResNet : ImageNetwork
         RegisterComponents();
 
         var stemView = maxpool is null
-            ? nn.Sequential(("conv1", conv1), ("bn1", bn1), ("relu", nn.ReLU()))
-            : nn.Sequential(("conv1", conv1), ("bn1", bn1), ("relu", nn.ReLU()), ("maxpool", maxpool));
+            ? nn.Sequential(("conv1", conv1), ("bn1", bn1), ("relu", relu))
+            : nn.Sequential(("conv1", conv1), ("bn1", bn1), ("relu", relu), ("maxpool", maxpool));
         _stages = new nn.Module<Tensor, Tensor>[] { stemView }.Concat(layers).ToArray();
         ResetParameters(GeneratorOrDefault(generator));
     }

@@ -22,6 +22,11 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv2;
     private readonly BatchNorm2d bn2;
     private readonly Sequential? downsample;
+
+    // torchvision's one ReLU module, applied after the inner pairs and after the addition. A module rather than a
+    // function call so that forward hooks reach it (DeepLIFT's rescale rule); it has no parameters, so no state-dict key.
+    // Not in place: a hook must see the input it was called with.
+    private readonly ReLU relu;
 #pragma warning restore IDE1006
 
     /// <summary>Creates the block.</summary>
@@ -36,6 +41,7 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
         bn2 = nn.BatchNorm2d(channels);
         if (stride != 1 || inputs != channels)
             downsample = nn.Sequential(Conv1x1(inputs, channels, stride), nn.BatchNorm2d(channels));
+        relu = nn.ReLU();
         RegisterComponents();
     }
 
@@ -44,8 +50,8 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var identity = downsample is null ? input : downsample.call(input);
-        var output = bn1.call(conv1.call(input)).relu_();
+        var output = relu.call(bn1.call(conv1.call(input)));
         output = bn2.call(conv2.call(output));
-        return output.add_(identity).relu_().MoveToOuterDisposeScope();
+        return relu.call(output.add_(identity)).MoveToOuterDisposeScope();
     }
 }

@@ -24,6 +24,11 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv3;
     private readonly BatchNorm2d bn3;
     private readonly Sequential? downsample;
+
+    // torchvision's one ReLU module, applied after the inner pairs and after the addition. A module rather than a
+    // function call so that forward hooks reach it (DeepLIFT's rescale rule); it has no parameters, so no state-dict key.
+    // Not in place: a hook must see the input it was called with.
+    private readonly ReLU relu;
 #pragma warning restore IDE1006
 
     /// <summary>Creates the block.</summary>
@@ -41,6 +46,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
         bn3 = nn.BatchNorm2d(outputs);
         if (stride != 1 || inputs != outputs)
             downsample = nn.Sequential(Conv1x1(inputs, outputs, stride), nn.BatchNorm2d(outputs));
+        relu = nn.ReLU();
         RegisterComponents();
     }
 
@@ -49,9 +55,9 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var identity = downsample is null ? input : downsample.call(input);
-        var output = bn1.call(conv1.call(input)).relu_();
-        output = bn2.call(conv2.call(output)).relu_();
+        var output = relu.call(bn1.call(conv1.call(input)));
+        output = relu.call(bn2.call(conv2.call(output)));
         output = bn3.call(conv3.call(output));
-        return output.add_(identity).relu_().MoveToOuterDisposeScope();
+        return relu.call(output.add_(identity)).MoveToOuterDisposeScope();
     }
 }

@@ -80,8 +80,7 @@ internal static class ImageNetworkExporter
 
     private static string ExportResNet(ModuleExporter exporter, ResNet network, string input, string name, bool includeHead)
     {
-        // Children come in torchvision's registration order: conv1, bn1, [maxpool], layer1…layer4, avgpool, fc.
-        // The stem's ReLU is functional (not a child), so it follows bn1 here.
+        // Children come in torchvision's registration order: conv1, bn1, relu, [maxpool], layer1…layer4, avgpool, fc.
         string x = input;
         foreach (var (childName, child) in network.named_children())
         {
@@ -90,7 +89,6 @@ internal static class ImageNetworkExporter
             string childPath = $"{name}.{childName}";
             x = childName switch
             {
-                "bn1" => ActivationExporter.Relu(exporter.Writer, exporter.Export(child, x, childPath), name + ".relu"),
                 "avgpool" => exporter.Writer.AddNode("Flatten", new[] { exporter.Export(child, x, childPath) }, name + ".flatten", NodeAttribute.Of("axis", 1L)),
                 _ => exporter.Export(child, x, childPath),
             };
