@@ -123,7 +123,11 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
     private static float[][] ShapReferences(ExplanationOptions options, float[][] background) =>
         options.Baseline == BaselineKind.Background ? background : new[] { Baseline(options, background) };
 
-    private static VersionInfo GetVersionInfo() => NetworkPersistence.Version("MLXEXPLN", LoaderSignature, typeof(ExplanationTransformer));
+    /// <summary>1.2 added the explained image size after the background's shape; 1.1 files (no images) still load.</summary>
+    private const uint ImageSizeVersion = 0x00010002;
+
+    private static VersionInfo GetVersionInfo() =>
+        NetworkPersistence.Version("MLXEXPLN", LoaderSignature, typeof(ExplanationTransformer), written: ImageSizeVersion, readable: ImageSizeVersion);
 
     /// <inheritdoc />
     public override void SaveModel(ModelSaveContext ctx)
@@ -159,7 +163,8 @@ public sealed class ExplanationTransformer : RowToRowTransformerBase, IDisposabl
         int rows = ctx.Reader.ReadInt32(), size = ctx.Reader.ReadInt32();
         if (rows < 0 || size < 0 || (rows > 0 && size == 0))
             throw new InvalidDataException($"The explanation in the model file is corrupted: {rows} background rows of {size} values.");
-        int height = ctx.Reader.ReadInt32(), width = ctx.Reader.ReadInt32();
+        bool hasImageSize = ctx.Header.ModelVerWritten >= ImageSizeVersion;
+        int height = hasImageSize ? ctx.Reader.ReadInt32() : 0, width = hasImageSize ? ctx.Reader.ReadInt32() : 0;
         if (height < 0 || width < 0 || (height > 0 && ImagePixels.Channels * height * width != size))
             throw new InvalidDataException($"The explanation in the model file is corrupted: {width}×{height} images but background rows of {size} values.");
         (int Height, int Width)? image = height > 0 ? (height, width) : null;

@@ -30,10 +30,12 @@ internal static class NetworkPersistence
     /// <param name="modelSignature">Exactly 8 ASCII characters.</param>
     /// <param name="loaderSignature">The LoadableClass signature (≤ 24 ASCII characters).</param>
     /// <param name="component">The component type (its assembly is recorded so ML.NET can load it by name).</param>
-    public static VersionInfo Version(string modelSignature, string loaderSignature, Type component) => new(
+    /// <param name="written">The layout this build writes (1.1 unless the component has moved on).</param>
+    /// <param name="readable">The oldest reader that can read what this build writes.</param>
+    public static VersionInfo Version(string modelSignature, string loaderSignature, Type component, uint written = 0x00010001, uint readable = 0x00010001) => new(
         modelSignature: modelSignature,
-        verWrittenCur: 0x00010001,
-        verReadableCur: 0x00010001,
+        verWrittenCur: written,
+        verReadableCur: readable,
         verWeCanReadBack: 0x00010001,
         loaderSignature: loaderSignature,
         loaderAssemblyName: component.Assembly.FullName);
