@@ -23,7 +23,8 @@ internal sealed class PrecisionBenchmark : IBenchmark
 
     public IReadOnlyList<BenchmarkOption> Options { get; } = new BenchmarkOption[]
     {
-        new("part", "name", "matmul, text, vision, mlp or all (default all)"),
+        new("part", "name", "matmul, text, vision, mlp, all (default) or breakdown (per-network and per-op step times, not part of all)"),
+        new("reps", "N", "timed repetitions per breakdown row (default 12)"),
         new("images", "N", "Fashion-MNIST training images per vision run (default 1024)"),
         new("reviews", "N", "reviews per MiniLM fine-tuning run (default 128)"),
         new("data", "folder", "Fashion-MNIST folder (default ../shared/data/fashion-mnist)"),
@@ -38,6 +39,11 @@ internal sealed class PrecisionBenchmark : IBenchmark
         output.WriteLine($"  CPU native bfloat16: {CpuPrecisionSupport.NativeBFloat16Feature ?? "none"}; torch threads {get_num_threads()}; {Environment.ProcessorCount} processors");
         output.WriteLine("  'other load' = cores used by other processes during the measurement (/proc/stat); > 0.3 disturbs the figures.");
         output.WriteLine();
+        if (part == "breakdown")
+        {
+            PrecisionBreakdown.Run(output, arguments.Int("reps", 12));
+            return 0;
+        }
         var table = new EchoingTable(output, "Measurement", "float32", "bfloat16", "bf16 / f32", "Other load");
         if (part is "all" or "matmul")
             MatMul(table);

@@ -127,7 +127,8 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         // scope and are freed here on the next recording pass; the returned tensor keeps the usual scope semantics.
         foreach (var old in LastHiddenStates)
             old.Dispose();
-        LastHiddenStates = states.Select(s => s.alias().DetachFromDisposeScope()).ToList();
+        // Kept in float32 (an autocast pass leaves them in bfloat16): the distillation losses that read them compute in float32.
+        LastHiddenStates = states.Select(s => (s.dtype == ScalarType.Float32 ? s.alias() : s.to(ScalarType.Float32)).DetachFromDisposeScope()).ToList();
         return hidden.MoveToOuterDisposeScope();
     }
 

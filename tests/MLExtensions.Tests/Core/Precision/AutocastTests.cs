@@ -61,9 +61,55 @@ public class AutocastTests
         using (Autocast.Enter(ScalarType.BFloat16))
         {
             Assert.True(Same(conv.call(images), expected));
-            Assert.True(Same(Autocast.MatMul(a, b), torch.matmul(a.to(bfloat16), b.to(bfloat16)).to(float32)));
+            var product = Autocast.MatMul(a, b);
+            Assert.Equal(bfloat16, product.dtype); // stays bfloat16 for the ops that follow, like PyTorch's autocast
+            Assert.True(Same(product, torch.matmul(a.to(bfloat16), b.to(bfloat16))));
+            // Mixed operands (softmax output in float32, values in bfloat16) are both computed in bfloat16.
+            Assert.True(Same(Autocast.MatMul(a, b.to(bfloat16)), product));
         }
         Assert.True(Same(Autocast.MatMul(a, b), torch.matmul(a, b)));
+    }
+
+    [Fact]
+    public void ActivationsStayInBFloat16BetweenLayersAndTheNetworkReturnsFloat32()
+    {
+        // Oracle: the same network written out with functional ops — bfloat16 products, LayerNorm and BatchNorm with their
+        // float32 parameters applied to the bfloat16 activations, GELU/ReLU on bfloat16 — then the output cast to float32.
+        torch.manual_seed(4);
+        var dense = nn.Sequential(("in", nn.Linear(16, 32)), ("norm", nn.LayerNorm(32)), ("act", nn.GELU()), ("out", nn.Linear(32, 8)));
+        var convolutional = nn.Sequential(("conv", nn.Conv2d(3, 4, kernel_size: 3, padding: 1)), ("bn", nn.BatchNorm2d(4)), ("relu", nn.ReLU()),
+            ("flat", nn.Flatten()), ("fc", nn.Linear(4 * 5 * 5, 3)));
+        convolutional.eval();
+        var x = torch.randn(6, 16);
+        var images = torch.randn(2, 3, 5, 5);
+        var l1 = (TorchSharp.Modules.Linear)dense[0];
+        var norm = (TorchSharp.Modules.LayerNorm)dense[1];
+        var l2 = (TorchSharp.Modules.Linear)dense[3];
+        var hidden = nn.functional.layer_norm(nn.functional.linear(x.to(bfloat16), l1.weight!.to(bfloat16), l1.bias!.to(bfloat16)),
+            new long[] { 32 }, norm.weight!, norm.bias!, 1e-5);
+        var expectedDense = nn.functional.linear(nn.functional.gelu(hidden), l2.weight!.to(bfloat16), l2.bias!.to(bfloat16)).to(float32);
+        var conv = (TorchSharp.Modules.Conv2d)convolutional[0];
+        var bn = (TorchSharp.Modules.BatchNorm2d)convolutional[1];
+        var fc = (TorchSharp.Modules.Linear)convolutional[4];
+        var features = nn.functional.conv2d(images.to(bfloat16), conv.weight!.to(bfloat16), conv.bias!.to(bfloat16), padding: new long[] { 1, 1 });
+        features = nn.functional.batch_norm(features, bn.running_mean!, bn.running_var!, bn.weight!, bn.bias!, false, 0.1, 1e-5).relu();
+        var expectedConvolutional = nn.functional.linear(features.flatten(1), fc.weight!.to(bfloat16), fc.bias!.to(bfloat16)).to(float32);
+        var normInputs = new List<ScalarType>();
+        norm.register_forward_hook((_, input, _) => { normInputs.Add(input.dtype); return null; });
+        using (Autocast.Attach(dense))
+        using (Autocast.Attach(convolutional))
+        using (Autocast.Enter(ScalarType.BFloat16))
+        {
+            var denseOutput = dense.call(x);
+            var convolutionalOutput = convolutional.call(images);
+            Assert.Equal(float32, denseOutput.dtype);
+            Assert.Equal(float32, convolutionalOutput.dtype);
+            Assert.True(Same(denseOutput, expectedDense), "the dense network must match its functional bfloat16 form");
+            Assert.True(Same(convolutionalOutput, expectedConvolutional), "the convolutional network must match its functional bfloat16 form");
+        }
+        Assert.Equal(new[] { bfloat16 }, normInputs);
+        Assert.Equal(float32, norm.weight!.dtype);
+        Assert.Equal(float32, bn.running_mean!.dtype);
     }
 
     [Fact]
