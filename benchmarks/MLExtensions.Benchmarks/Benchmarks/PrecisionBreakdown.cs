@@ -12,13 +12,14 @@ namespace MLExtensions.Benchmarks;
 /// Where the time of one training step goes in float32 and bfloat16 (<c>precision --part breakdown</c>): forward+backward
 /// of ResNet-20 (batch 128, 28×28) and MiniLM (batch 16 × 128 tokens) in float32, through <see cref="Autocast"/>, and as a
 /// network converted wholesale to bfloat16 (the ceiling: no casts at all, nothing kept in float32), plus the single ops of a
-/// ResNet-20 block at its largest resolution. Each figure is the median of the timed repetitions after a warm-up.
+/// ResNet-20 block at its largest resolution. The modes of a network alternate within each round; the minimum over rounds is the
+/// least disturbed figure on a shared machine, the median is shown next to it.
 /// </summary>
 internal static class PrecisionBreakdown
 {
     public static void Run(TextWriter output, int reps)
     {
-        var table = new TextTable("Step (forward + backward)", "ms", "vs float32", "Other load");
+        var table = new TextTable("Step (forward + backward)", "ms (min / median)", "vs float32", "Other load");
         Network(table, "ResNet-20, batch 128, 1×28×28", reps,
             () => new ResNet(ImageArchitecture.ResNet20, 1, 10, smallInputStem: true, generator: null),
             type => randn(128, 1, 28, 28).to(type), output);
@@ -27,7 +28,7 @@ internal static class PrecisionBreakdown
             _ => PackedTokens(16, 128), output);
         Ops(table, reps, output);
         output.WriteLine();
-        output.WriteLine("Breakdown (median ms per forward + backward)");
+        output.WriteLine("Breakdown (ms per forward + backward: minimum / median of the rounds; ratio of minima)");
         table.Write(output);
     }
 
@@ -41,36 +42,66 @@ internal static class PrecisionBreakdown
 
     private static void Network(TextTable table, string name, int reps, Func<nn.Module<Tensor, Tensor>> create, Func<ScalarType, Tensor> input, TextWriter output)
     {
-        double f32 = double.NaN;
-        foreach (var mode in new[] { "float32", "Autocast bfloat16", "whole network bfloat16", "whole network bfloat16, channels_last" })
+        bool image = name.StartsWith("ResNet");
+        var modes = new List<string> { "float32", "Autocast bfloat16", "whole network bfloat16" };
+        if (image)
+            modes.Add("whole network bfloat16, channels_last input");
+        // The modes alternate within each round (a busy, shared machine changes speed from one minute to the next).
+        var steps = new List<Action>();
+        var disposables = new List<IDisposable>();
+        foreach (var mode in modes)
         {
-            bool image = name.StartsWith("ResNet");
-            if (mode.EndsWith("channels_last") && !image)
-                continue;
-            using var network = create();
+            var network = create();
             network.train();
             bool whole = mode.StartsWith("whole");
             if (whole)
                 network.to(ScalarType.BFloat16);
-            using var x = input(whole && image ? ScalarType.BFloat16 : ScalarType.Float32);
-            using var xl = mode.EndsWith("channels_last") ? ChannelsLast(x) : x.alias();
-            using var attach = mode.StartsWith("Autocast") ? Autocast.Attach(network) : null;
+            var x = input(whole && image ? ScalarType.BFloat16 : ScalarType.Float32);
+            if (mode.EndsWith("channels_last input"))
+                x = ChannelsLast(x);
             ScalarType? low = mode.StartsWith("Autocast") ? ScalarType.BFloat16 : null;
-            var start = CpuLoad.Take();
-            double ms = Median(reps, () =>
+            if (low is not null)
+                disposables.Add(Autocast.Attach(network));
+            disposables.Add(network);
+            disposables.Add(x);
+            steps.Add(() =>
             {
                 using var scope = NewDisposeScope();
                 Tensor y;
                 using (Autocast.Enter(low))
-                    y = network.call(xl);
+                    y = network.call(x);
                 y.to(ScalarType.Float32).sum().backward();
                 network.zero_grad();
             });
-            if (mode == "float32")
-                f32 = ms;
-            table.AddRow($"{name}: {mode}", $"{ms:F1}", $"{f32 / ms:F2}×", Load(start));
-            output.WriteLine($"  {name}: {mode}: {ms:F1} ms");
         }
+        var start = CpuLoad.Take();
+        var times = Interleaved(reps, steps);
+        string load = Load(start);
+        double f32 = times[0].Min();
+        for (int i = 0; i < modes.Count; i++)
+        {
+            table.AddRow($"{name}: {modes[i]}", $"{times[i].Min():F1} / {Statistics.Median(times[i]):F1}", $"{f32 / times[i].Min():F2}×", load);
+            output.WriteLine($"  {name}: {modes[i]}: min {times[i].Min():F1} ms, median {Statistics.Median(times[i]):F1} ms");
+        }
+        foreach (var d in Enumerable.Reverse(disposables))
+            d.Dispose();
+    }
+
+    /// <summary>Runs every step <paramref name="reps"/> times in alternation after two warm-up rounds; the times of each step.</summary>
+    private static List<double>[] Interleaved(int reps, IReadOnlyList<Action> steps)
+    {
+        var times = steps.Select(_ => new List<double>()).ToArray();
+        for (int round = -2; round < reps; round++)
+        {
+            for (int i = 0; i < steps.Count; i++)
+            {
+                long t = Stopwatch.GetTimestamp();
+                steps[i]();
+                if (round >= 0)
+                    times[i].Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+        }
+        return times;
     }
 
     private static void Ops(TextTable table, int reps, TextWriter output)
@@ -101,32 +132,18 @@ internal static class PrecisionBreakdown
     private static void Op(TextTable table, string name, int reps, TextWriter output, Func<Tensor> forward)
     {
         var start = CpuLoad.Take();
-        double ms = Median(reps, () =>
+        var times = Interleaved(reps, new Action[] { () =>
         {
             using var scope = NewDisposeScope();
             var y = forward();
             y.backward(new[] { ones_like(y) });
-        });
-        table.AddRow(name, $"{ms:F2}", "", Load(start));
-        output.WriteLine($"  {name}: {ms:F2} ms");
+        } })[0];
+        table.AddRow(name, $"{times.Min():F2} / {Statistics.Median(times):F2}", "", Load(start));
+        output.WriteLine($"  {name}: min {times.Min():F2} ms, median {Statistics.Median(times):F2} ms");
     }
 
     /// <summary>The same NCHW tensor stored channels-last (NHWC strides): TorchSharp 0.107 has no memory_format argument.</summary>
     private static Tensor ChannelsLast(Tensor x) => x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
-
-    private static double Median(int reps, Action step)
-    {
-        step(); // warm-up: oneDNN primitive creation, allocator
-        step();
-        var times = new List<double>();
-        for (int i = 0; i < reps; i++)
-        {
-            long t = Stopwatch.GetTimestamp();
-            step();
-            times.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
-        }
-        return Statistics.Median(times);
-    }
 
     private static string Load(CpuSnapshot start) => CpuLoad.OtherCores(start, CpuLoad.Take()) is double cores ? $"{cores:F2} cores" : "unknown";
 }

@@ -72,7 +72,7 @@ public static class Autocast
             var hookable = (nn.Module<Tensor, Tensor>)module;
             var pre = hookable.register_forward_pre_hook(PreHook);
             var post = hookable.register_forward_hook(PostHook);
-            removers.Add(new Removal(module, () => { pre.remove(); post.remove(); }));
+            removers.Add(new Removal(module, () => { pre.remove(); post.remove(); WeightCopies.Remove(module); }));
         }
         if (network is nn.Module<Tensor, Tensor> root && TryMarkRoot(root))
         {
@@ -135,14 +135,66 @@ public static class Autocast
         var input = _pending.Pop().Input;
         using var scope = torch.NewDisposeScope();
         var x = ToLow(input, low);
+        var (weight, bias) = LowParameters(module, low);
         var product = module switch
         {
-            Linear linear => nn.functional.linear(x, linear.weight!.to(low), linear.bias?.to(low)),
-            Conv2d conv => nn.functional.conv2d(x, conv.weight!.to(low), conv.bias?.to(low), conv.stride, conv.padding, conv.dilation, conv.groups),
+            Linear => nn.functional.linear(x, weight, bias),
+            Conv2d conv => nn.functional.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups),
             _ => throw new InvalidOperationException($"Autocast has no low-precision form of {module.GetType().Name}."),
         };
         return product.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The module's weight and bias in <paramref name="low"/>. With gradients on (training), a differentiable cast per
+    /// forward: the graph must lead back to the float32 master weights. Without gradients (scoring, validation, a frozen
+    /// teacher) the cast copies are kept and reused: casting MiniLM's 11 M Linear weights on every single-row prediction
+    /// cost more than the products. The copies are dropped when the weights are replaced or <see cref="InvalidateWeightCopies"/>
+    /// is called (the training loop does before every optimizer step).
+    /// </summary>
+    private static (Tensor Weight, Tensor? Bias) LowParameters(nn.Module module, ScalarType low)
+    {
+        var (weight, bias) = module switch
+        {
+            Linear linear => (linear.weight!, linear.bias),
+            Conv2d conv => (conv.weight!, conv.bias),
+            _ => throw new InvalidOperationException($"Autocast has no low-precision form of {module.GetType().Name}."),
+        };
+        if (torch.is_grad_enabled())
+            return (weight.to(low), bias?.to(low));
+        var slot = WeightCopies.GetValue(module, _ => new WeightCopySlot());
+        lock (slot)
+        {
+            int generation = Volatile.Read(ref _weightGeneration);
+            if (slot.Copy is not { } copy || copy.Generation != generation || copy.Type != low
+                || !ReferenceEquals(copy.Source, weight) || !ReferenceEquals(copy.SourceBias, bias))
+            {
+                // The replaced copy is left to the finalizer: another thread may still be computing with it.
+                copy = new WeightCopy(generation, low, weight, bias,
+                    weight.detach().to(low).DetachFromDisposeScope(), bias?.detach().to(low).DetachFromDisposeScope());
+                slot.Copy = copy;
+            }
+            // Aliases, so that the caller's dispose scope frees only the handles it was given.
+            return (copy.Weight.alias(), copy.Bias?.alias());
+        }
+    }
+
+    /// <summary>
+    /// Drops the low-precision weight copies kept for forward passes without gradients, for every network: call after
+    /// changing weights in place. The training loop calls it before each optimizer step.
+    /// </summary>
+    public static void InvalidateWeightCopies() => Interlocked.Increment(ref _weightGeneration);
+
+    private static int _weightGeneration;
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module, WeightCopySlot> WeightCopies = new();
+
+    private sealed class WeightCopySlot
+    {
+        public WeightCopy? Copy;
+    }
+
+    private sealed record WeightCopy(int Generation, ScalarType Type, Tensor Source, Tensor? SourceBias, Tensor Weight, Tensor? Bias);
 
     // The network's output leaves the autocast region in float32: losses, metrics and scores read float32.
     private static Tensor? RootHook(nn.Module<Tensor, Tensor> module, Tensor input, Tensor output) =>

@@ -113,6 +113,33 @@ public class AutocastTests
     }
 
     [Fact]
+    public void ForwardsWithoutGradientsReuseTheCastWeightsUntilInvalidated()
+    {
+        torch.manual_seed(5);
+        var linear = nn.Linear(8, 4);
+        var x = torch.randn(3, 8);
+        using var attachment = Autocast.Attach(linear);
+        using var scope = Autocast.Enter(ScalarType.BFloat16);
+        using (torch.no_grad())
+        {
+            var before = BFloat16Linear(linear, x);
+            Assert.True(Same(linear.call(x), before));
+            linear.weight!.add_(1.0); // an in-place change the cache cannot see…
+            Assert.True(Same(linear.call(x), before), "without gradients the kept bfloat16 copy is reused");
+            Autocast.InvalidateWeightCopies(); // …until it is told (the training loop does before each step)
+            var after = BFloat16Linear(linear, x);
+            Assert.False(Same(after, before));
+            Assert.True(Same(linear.call(x), after));
+            linear.weight.add_(1.0);
+        }
+        // With gradients on (training) every forward casts afresh, so the graph reaches the float32 weights.
+        var trained = linear.call(x);
+        Assert.True(Same(trained.detach(), BFloat16Linear(linear, x)));
+        trained.sum().backward();
+        Assert.Equal(float32, linear.weight!.grad!.dtype);
+    }
+
+    [Fact]
     public void GradientOfTheMixedForwardReachesFloat32WeightsWithinBFloat16Tolerance()
     {
         // Oracle: central differences of the float64 function, (f(w+h) − f(w−h)) / 2h, for a few weight entries; the
