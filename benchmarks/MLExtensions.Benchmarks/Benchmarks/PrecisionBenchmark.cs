@@ -23,7 +23,7 @@ internal sealed class PrecisionBenchmark : IBenchmark
 
     public IReadOnlyList<BenchmarkOption> Options { get; } = new BenchmarkOption[]
     {
-        new("part", "name", "matmul, text, vision, mlp, all (default) or breakdown (per-network and per-op step times, not part of all)"),
+        new("part", "name", "matmul, text, vision, mlp, all (default); breakdown (per-network and per-op step times) or scoring (text-network scoring levers), not part of all"),
         new("reps", "N", "timed repetitions per breakdown row (default 12)"),
         new("images", "N", "Fashion-MNIST training images per vision and MLP run (default 2048)"),
         new("test-images", "N", "Fashion-MNIST test images for the accuracy column (default 2000)"),
@@ -44,6 +44,11 @@ internal sealed class PrecisionBenchmark : IBenchmark
         if (part == "breakdown")
         {
             PrecisionBreakdown.Run(output, arguments.Int("reps", 12));
+            return 0;
+        }
+        if (part == "scoring")
+        {
+            PrecisionBreakdown.Scoring(output, arguments.Int("reps", 12));
             return 0;
         }
         var table = new EchoingTable(output, "Measurement", "float32", "bfloat16", "bf16 / f32", "Other load");

@@ -105,6 +105,13 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
         }
     }
 
+    /// <summary>
+    /// Whether evaluation-mode passes that record nothing use libtorch's fused scaled-dot-product attention (default);
+    /// training always uses the explicit form, whose dropout draws from the run's seeded generator. Internal: the
+    /// precision benchmark turns it off to measure what it saves.
+    /// </summary>
+    internal static bool FusedAttention { get; set; } = true;
+
     /// <summary>Embedding output then each layer's output [N, L, H], from the last forward pass with <see cref="RecordHiddenStates"/>.</summary>
     internal IReadOnlyList<Tensor> LastHiddenStates { get; private set; } = Array.Empty<Tensor>();
 
@@ -350,6 +357,13 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var q = Split(query.call(hidden));
             var k = Split(key.call(hidden));
             var v = Split(value.call(hidden));
+            if (BertEncoder.FusedAttention && !training && !RecordProbabilities)
+            {
+                // Scoring: libtorch's fused kernel (no [N, heads, L, L] score tensor in memory). Measured by precision --part
+                // breakdown; it reorders the float32 sums, so logits move by rounding only (the benchmark prints the largest change).
+                var fused = nn.functional.scaled_dot_product_attention(q, k, v, mask.to(q.dtype));
+                return fused.transpose(1, 2).contiguous().view(n, l, _heads * _headSize).MoveToOuterDisposeScope();
+            }
             var scores = Autocast.MatMul(q, k.transpose(-1, -2)).div(_scoreDivisor).add(mask, RootedScalars.One);
             var attention = nn.functional.softmax(scores, -1);
             if (RecordProbabilities)
