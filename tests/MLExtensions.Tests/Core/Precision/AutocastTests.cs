@@ -140,6 +140,25 @@ public class AutocastTests
     }
 
     [Fact]
+    public void DropoutKeepsABFloat16ActivationInBFloat16WithTheFloat32Masks()
+    {
+        // A bfloat16 activation (autocast keeps them between layers) must stay bfloat16 through SeededDropout, and the same
+        // generator state must drop the same elements as for float32: the mask is drawn in float32 either way.
+        var x = torch.rand(64, 32).add(0.5); // no zeros, so zeros in the output are exactly the dropped elements
+        var float32Dropout = new MLExtensions.Core.SeededDropout(0.3, new Generator(11));
+        var bfloat16Dropout = new MLExtensions.Core.SeededDropout(0.3, new Generator(11));
+        float32Dropout.train();
+        bfloat16Dropout.train();
+        var y32 = float32Dropout.call(x);
+        var y16 = bfloat16Dropout.call(x.to(bfloat16));
+        Assert.Equal(float32, y32.dtype);
+        Assert.Equal(bfloat16, y16.dtype);
+        Assert.True(Same(y16.eq(0), y32.eq(0)), "the same elements must be dropped");
+        // Kept elements are scaled by 1/(1−p) as in float32, within bfloat16 rounding (2^-8 relative, input and output each).
+        Assert.True(y16.to(float32).allclose(y32, rtol: 1e-2, atol: 0), "kept elements must be scaled as in float32");
+    }
+
+    [Fact]
     public void GradientOfTheMixedForwardReachesFloat32WeightsWithinBFloat16Tolerance()
     {
         // Oracle: central differences of the float64 function, (f(w+h) − f(w−h)) / 2h, for a few weight entries; the
