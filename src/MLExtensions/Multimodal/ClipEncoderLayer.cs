@@ -71,10 +71,10 @@ internal sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor?, Tensor>
             var q = Split(q_proj.call(x).mul(_scale));
             var k = Split(k_proj.call(x));
             var v = Split(v_proj.call(x));
-            var scores = q.matmul(k.transpose(-1, -2));
+            var scores = Autocast.MatMul(q, k.transpose(-1, -2));
             if (additiveMask is not null)
                 scores = scores.add(additiveMask, RootedScalars.One);
-            var context = scores.softmax(-1).matmul(v).transpose(1, 2).reshape(n, length, width);
+            var context = Autocast.MatMul(scores.softmax(-1), v).transpose(1, 2).reshape(n, length, width);
             return out_proj.call(context).MoveToOuterDisposeScope();
         }
     }

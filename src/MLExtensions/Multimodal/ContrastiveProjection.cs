@@ -78,7 +78,7 @@ internal sealed class ContrastiveProjection : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var images = ProjectImages(rows.narrow(1, 0, ImageFeatures));
         var texts = ProjectTexts(rows.narrow(1, ImageFeatures, TextFeatures));
-        return images.matmul(texts.t()).mul(Scale()).MoveToOuterDisposeScope();
+        return Autocast.MatMul(images, texts.t()).mul(Scale()).MoveToOuterDisposeScope();
     }
 }
 

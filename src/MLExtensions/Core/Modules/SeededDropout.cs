@@ -35,7 +35,10 @@ public sealed class SeededDropout : nn.Module<Tensor, Tensor>
         if (!training || _probability == 0)
             return input.alias();
         using var scope = torch.NewDisposeScope();
-        var keep = torch.rand(input.shape, input.dtype, input.device, false, _generator).ge_(_probability);
+        // The mask is drawn in float32 whatever the input's type, and applied as a boolean (which keeps the input's type): a
+        // bfloat16 activation under autocast gets the same masks as float32 training from the same generator, and the
+        // float32 result is the same as multiplying by a 0/1 float mask.
+        var keep = torch.rand(input.shape, ScalarType.Float32, input.device, false, _generator).ge(_probability);
         return (input * keep).div_(1 - _probability).MoveToOuterDisposeScope();
     }
 }

@@ -77,9 +77,15 @@ internal sealed class PrecisionPolicy : IDisposable
 
     /// <summary>
     /// Called with the accumulated gradients before clipping: unscales them for float16 and returns false when the
-    /// step must be skipped (non-finite gradients). Always true for the other precisions.
+    /// step must be skipped (non-finite gradients). Always true for the other precisions. Also drops the low-precision
+    /// weight copies that forward passes without gradients kept.
     /// </summary>
-    public bool BeforeStep(IEnumerable<Tensor> parameters) => Scaler?.UnscaleAndDecide(parameters) ?? true;
+    public bool BeforeStep(IEnumerable<Tensor> parameters)
+    {
+        if (LowType is not null)
+            Autocast.InvalidateWeightCopies(); // the step changes the weights that validation passes cast and kept
+        return Scaler?.UnscaleAndDecide(parameters) ?? true;
+    }
 
     /// <summary>Removes the autocast hooks: the trained network is a plain float32 network again.</summary>
     public void Dispose()

@@ -61,9 +61,101 @@ public class AutocastTests
         using (Autocast.Enter(ScalarType.BFloat16))
         {
             Assert.True(Same(conv.call(images), expected));
-            Assert.True(Same(Autocast.MatMul(a, b), torch.matmul(a.to(bfloat16), b.to(bfloat16)).to(float32)));
+            var product = Autocast.MatMul(a, b);
+            Assert.Equal(bfloat16, product.dtype); // stays bfloat16 for the ops that follow, like PyTorch's autocast
+            Assert.True(Same(product, torch.matmul(a.to(bfloat16), b.to(bfloat16))));
+            // Mixed operands (softmax output in float32, values in bfloat16) are both computed in bfloat16.
+            Assert.True(Same(Autocast.MatMul(a, b.to(bfloat16)), product));
         }
         Assert.True(Same(Autocast.MatMul(a, b), torch.matmul(a, b)));
+    }
+
+    [Fact]
+    public void ActivationsStayInBFloat16BetweenLayersAndTheNetworkReturnsFloat32()
+    {
+        // Oracle: the same network written out with functional ops — bfloat16 products, LayerNorm and BatchNorm with their
+        // float32 parameters applied to the bfloat16 activations, GELU/ReLU on bfloat16 — then the output cast to float32.
+        torch.manual_seed(4);
+        var dense = nn.Sequential(("in", nn.Linear(16, 32)), ("norm", nn.LayerNorm(32)), ("act", nn.GELU()), ("out", nn.Linear(32, 8)));
+        var convolutional = nn.Sequential(("conv", nn.Conv2d(3, 4, kernel_size: 3, padding: 1)), ("bn", nn.BatchNorm2d(4)), ("relu", nn.ReLU()),
+            ("flat", nn.Flatten()), ("fc", nn.Linear(4 * 5 * 5, 3)));
+        convolutional.eval();
+        var x = torch.randn(6, 16);
+        var images = torch.randn(2, 3, 5, 5);
+        var l1 = (TorchSharp.Modules.Linear)dense[0];
+        var norm = (TorchSharp.Modules.LayerNorm)dense[1];
+        var l2 = (TorchSharp.Modules.Linear)dense[3];
+        var hidden = nn.functional.layer_norm(nn.functional.linear(x.to(bfloat16), l1.weight!.to(bfloat16), l1.bias!.to(bfloat16)),
+            new long[] { 32 }, norm.weight!, norm.bias!, 1e-5);
+        var expectedDense = nn.functional.linear(nn.functional.gelu(hidden), l2.weight!.to(bfloat16), l2.bias!.to(bfloat16)).to(float32);
+        var conv = (TorchSharp.Modules.Conv2d)convolutional[0];
+        var bn = (TorchSharp.Modules.BatchNorm2d)convolutional[1];
+        var fc = (TorchSharp.Modules.Linear)convolutional[4];
+        var features = nn.functional.conv2d(images.to(bfloat16), conv.weight!.to(bfloat16), conv.bias!.to(bfloat16), padding: new long[] { 1, 1 });
+        features = nn.functional.batch_norm(features, bn.running_mean!, bn.running_var!, bn.weight!, bn.bias!, false, 0.1, 1e-5).relu();
+        var expectedConvolutional = nn.functional.linear(features.flatten(1), fc.weight!.to(bfloat16), fc.bias!.to(bfloat16)).to(float32);
+        var normInputs = new List<ScalarType>();
+        norm.register_forward_hook((_, input, _) => { normInputs.Add(input.dtype); return null; });
+        using (Autocast.Attach(dense))
+        using (Autocast.Attach(convolutional))
+        using (Autocast.Enter(ScalarType.BFloat16))
+        {
+            var denseOutput = dense.call(x);
+            var convolutionalOutput = convolutional.call(images);
+            Assert.Equal(float32, denseOutput.dtype);
+            Assert.Equal(float32, convolutionalOutput.dtype);
+            Assert.True(Same(denseOutput, expectedDense), "the dense network must match its functional bfloat16 form");
+            Assert.True(Same(convolutionalOutput, expectedConvolutional), "the convolutional network must match its functional bfloat16 form");
+        }
+        Assert.Equal(new[] { bfloat16 }, normInputs);
+        Assert.Equal(float32, norm.weight!.dtype);
+        Assert.Equal(float32, bn.running_mean!.dtype);
+    }
+
+    [Fact]
+    public void ForwardsWithoutGradientsReuseTheCastWeightsUntilInvalidated()
+    {
+        torch.manual_seed(5);
+        var linear = nn.Linear(8, 4);
+        var x = torch.randn(3, 8);
+        using var attachment = Autocast.Attach(linear);
+        using var scope = Autocast.Enter(ScalarType.BFloat16);
+        using (torch.no_grad())
+        {
+            var before = BFloat16Linear(linear, x);
+            Assert.True(Same(linear.call(x), before));
+            linear.weight!.add_(1.0); // an in-place change the cache cannot see…
+            Assert.True(Same(linear.call(x), before), "without gradients the kept bfloat16 copy is reused");
+            Autocast.InvalidateWeightCopies(); // …until it is told (the training loop does before each step)
+            var after = BFloat16Linear(linear, x);
+            Assert.False(Same(after, before));
+            Assert.True(Same(linear.call(x), after));
+            linear.weight.add_(1.0);
+        }
+        // With gradients on (training) every forward casts afresh, so the graph reaches the float32 weights.
+        var trained = linear.call(x);
+        Assert.True(Same(trained.detach(), BFloat16Linear(linear, x)));
+        trained.sum().backward();
+        Assert.Equal(float32, linear.weight!.grad!.dtype);
+    }
+
+    [Fact]
+    public void DropoutKeepsABFloat16ActivationInBFloat16WithTheFloat32Masks()
+    {
+        // A bfloat16 activation (autocast keeps them between layers) must stay bfloat16 through SeededDropout, and the same
+        // generator state must drop the same elements as for float32: the mask is drawn in float32 either way.
+        var x = torch.rand(64, 32).add(0.5); // no zeros, so zeros in the output are exactly the dropped elements
+        var float32Dropout = new MLExtensions.Core.SeededDropout(0.3, new Generator(11));
+        var bfloat16Dropout = new MLExtensions.Core.SeededDropout(0.3, new Generator(11));
+        float32Dropout.train();
+        bfloat16Dropout.train();
+        var y32 = float32Dropout.call(x);
+        var y16 = bfloat16Dropout.call(x.to(bfloat16));
+        Assert.Equal(float32, y32.dtype);
+        Assert.Equal(bfloat16, y16.dtype);
+        Assert.True(Same(y16.eq(0), y32.eq(0)), "the same elements must be dropped");
+        // Kept elements are scaled by 1/(1−p) as in float32, within bfloat16 rounding (2^-8 relative, input and output each).
+        Assert.True(y16.to(float32).allclose(y32, rtol: 1e-2, atol: 0), "kept elements must be scaled as in float32");
     }
 
     [Fact]

@@ -69,6 +69,7 @@ public class MixedPrecisionTrainingTests
         Assert.Equal(0, probe.MismatchesWithBFloat16);
         Assert.Equal(probe.Forwards, probe.DifferentFromFloat32);
         Assert.All(probe.ScopesSeen, s => Assert.Equal(ScalarType.BFloat16, s));
+        Assert.All(probe.OutputTypes, t => Assert.Equal(ScalarType.BFloat16, t));
     }
 
     private sealed class LinearProbe : ITrainingCallback
@@ -83,6 +84,8 @@ public class MixedPrecisionTrainingTests
 
         public List<ScalarType?> ScopesSeen { get; } = new();
 
+        public List<ScalarType> OutputTypes { get; } = new();
+
         public void OnTrainBegin(TrainingRun run)
         {
             var mlp = (MultiLayerPerceptron)run.Task.Network;
@@ -94,12 +97,14 @@ public class MixedPrecisionTrainingTests
                 var head = (TorchSharp.Modules.Linear)module;
                 ScopesSeen.Add(Autocast.Current);
                 using var noGrad = torch.no_grad();
-                var bf16 = nn.functional.linear(_headInput!.to(bfloat16), head.weight!.to(bfloat16), head.bias!.to(bfloat16)).to(float32);
-                var f32 = nn.functional.linear(_headInput!, head.weight!, head.bias!);
+                // The hidden layers hand the head a bfloat16 activation (autocast keeps products in bfloat16 between layers).
+                OutputTypes.Add(output.dtype);
+                var bf16 = nn.functional.linear(_headInput!.to(bfloat16), head.weight!.to(bfloat16), head.bias!.to(bfloat16));
+                var f32 = nn.functional.linear(_headInput!.to(float32), head.weight!, head.bias!);
                 Forwards++;
                 if (!output.detach().eq(bf16).all().item<bool>())
                     MismatchesWithBFloat16++;
-                if (!output.detach().eq(f32).all().item<bool>())
+                if (!output.detach().to(float32).eq(f32).all().item<bool>())
                     DifferentFromFloat32++;
                 return null;
             });
