@@ -74,4 +74,37 @@ public class ExplanationDeepLiftTests
         double rho = SpearmanCorrelation(rows.SelectMany(r => r.Attributions).Select(v => (double)v).ToArray(), ig.SelectMany(r => r.Attributions).Select(v => (double)v).ToArray());
         Assert.True(rho >= 0.75, $"rank correlation with integrated gradients {rho}");
     }
+
+    [Fact]
+    public void WhileExplainingTheAttentionSoftmaxRunsAsAHookableModuleEvenWhereScoringWouldUseTheFusedKernel()
+    {
+        // Evaluation passes of several rows use libtorch's fused attention, which has no softmax module: DeepLIFT's rule
+        // for the softmax would silently not apply. Activating the rule must switch this thread to the explicit form.
+        using var encoder = new MLExtensions.Text.BertEncoder(MLExtensions.Text.BertConfig.Small(vocabSize: 50, layers: 1, hidden: 16, heads: 2, maxPositions: 16));
+        encoder.eval();
+        int softmaxCalls = 0;
+        foreach (var (_, module) in encoder.named_modules())
+        {
+            if (module is TorchSharp.Modules.Softmax softmax)
+                softmax.register_forward_hook((_, _, output) => { softmaxCalls++; return output; });
+        }
+        using var ids = TorchSharp.torch.tensor(new long[] { 2, 7, 9, 3, 2, 11, 4, 3 }).reshape(2, 4);
+        using var mask = TorchSharp.torch.ones(2, 4, dtype: TorchSharp.torch.@bool);
+        using var types = TorchSharp.torch.zeros(2, 4, dtype: TorchSharp.torch.int64);
+        var input = new MLExtensions.Text.EncoderInput(ids, mask, types);
+        using var rescale = DeepLiftRescale.Attach(encoder);
+
+        using (TorchSharp.torch.no_grad())
+            encoder.call(input).Dispose();
+        Assert.Equal(0, softmaxCalls); // scoring: the fused kernel
+
+        using (rescale.Activate())
+        using (TorchSharp.torch.no_grad())
+            encoder.call(input).Dispose();
+        Assert.Equal(1, softmaxCalls); // explaining: the explicit form, one softmax per layer
+
+        using (TorchSharp.torch.no_grad())
+            encoder.call(input).Dispose();
+        Assert.Equal(1, softmaxCalls); // and back to the fused kernel once the rule is off
+    }
 }

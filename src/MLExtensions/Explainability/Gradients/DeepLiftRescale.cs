@@ -1,5 +1,6 @@
 using MLExtensions.Core;
 using MLExtensions.Vision;
+using MLExtensions.Text;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -91,6 +92,8 @@ internal sealed class DeepLiftRescale : IDisposable
     public IDisposable Activate()
     {
         t_active = this;
+        // The fused attention kernel has no softmax module for the hook to reach: the explicit form is needed while explaining.
+        BertEncoder.ExplicitAttentionOnThisThread = true;
         return new Deactivation();
     }
 
@@ -150,6 +153,10 @@ internal sealed class DeepLiftRescale : IDisposable
 
     private sealed class Deactivation : IDisposable
     {
-        public void Dispose() => t_active = null;
+        public void Dispose()
+        {
+            t_active = null;
+            BertEncoder.ExplicitAttentionOnThisThread = false;
+        }
     }
 }

@@ -112,6 +112,13 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
     /// </summary>
     internal static bool FusedAttention { get; set; } = true;
 
+    /// <summary>
+    /// When set, passes on this thread use the explicit attention form even where the fused kernel would apply: its softmax
+    /// is a module that forward hooks reach (DeepLIFT's rescale rule sets it while explaining).
+    /// </summary>
+    [ThreadStatic]
+    internal static bool ExplicitAttentionOnThisThread;
+
     /// <summary>Embedding output then each layer's output [N, L, H], from the last forward pass with <see cref="RecordHiddenStates"/>.</summary>
     internal IReadOnlyList<Tensor> LastHiddenStates { get; private set; } = Array.Empty<Tensor>();
 
@@ -361,7 +368,7 @@ public sealed class BertEncoder : nn.Module<EncoderInput, Tensor>
             var q = Split(query.call(hidden));
             var k = Split(key.call(hidden));
             var v = Split(value.call(hidden));
-            if (BertEncoder.FusedAttention && n > 1 && !training && !RecordProbabilities)
+            if (BertEncoder.FusedAttention && n > 1 && !training && !RecordProbabilities && !BertEncoder.ExplicitAttentionOnThisThread)
             {
                 // Batch scoring: libtorch's fused kernel (no [N, heads, L, L] score tensor in memory). precision --part scoring
                 // measured it 1.2× faster for the whole float32 network at batch 32, but slower for a single row, which keeps
