@@ -42,7 +42,7 @@ internal static class TextSample
     {
         string folder = Option(args, "--data") ?? Path.Combine(AppContext.BaseDirectory, "data", "fine-foods");
         // Defaults measured on the shipped 1,000/300 reviews (README, "Text"): 3 epochs over every row at 256 word pieces, learning rate
-        // 1e-4 (few steps: 189 at batch 16), bfloat16 where the CPU has it — 77.7-81.7 % over seeds 1-3 against 75.0-75.3 % for the
+        // 1e-4 (few steps: 189 at batch 16), bfloat16 where the CPU has it — 76.7-81.7 % over four runs (seeds 1-3, seed 1 twice) against 75.0-75.3 % for the
         // baseline, about 2 minutes of training on 2 cores. The first settings (1 epoch, 128 pieces, 10 % held out) lost to it.
         int epochs = int.Parse(Option(args, "--epochs") ?? "3");
         int? limit = Option(args, "--train-limit") is string l ? int.Parse(l) : null;
