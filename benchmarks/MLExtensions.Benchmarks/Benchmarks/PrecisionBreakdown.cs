@@ -66,9 +66,10 @@ internal static class PrecisionBreakdown
                 logits[i]?.Dispose();
                 logits[i] = y.clone().DetachFromDisposeScope();
             })).ToList();
+            bool fusedBefore = BertEncoder.FusedAttention;
             var start = CpuLoad.Take();
             var times = Interleaved(reps, steps);
-            BertEncoder.FusedAttention = true;
+            BertEncoder.FusedAttention = fusedBefore;
             string load = Load(start);
             for (int i = 0; i < levers.Length; i++)
             {

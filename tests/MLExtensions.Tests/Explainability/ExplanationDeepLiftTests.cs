@@ -93,18 +93,28 @@ public class ExplanationDeepLiftTests
         using var types = TorchSharp.torch.zeros(2, 4, dtype: TorchSharp.torch.int64);
         var input = new MLExtensions.Text.EncoderInput(ids, mask, types);
         using var rescale = DeepLiftRescale.Attach(encoder);
+        // The fused kernel is off by default (batch and single-row scoring must agree bit for bit); turn it on as a user of the
+        // internal switch would. Test classes do not run in parallel here (xunit.runner.json), so no other test sees it.
+        bool fusedBefore = MLExtensions.Text.BertEncoder.FusedAttention;
+        MLExtensions.Text.BertEncoder.FusedAttention = true;
+        try
+        {
+            using (TorchSharp.torch.no_grad())
+                encoder.call(input).Dispose();
+            Assert.Equal(0, softmaxCalls); // scoring: the fused kernel
 
-        using (TorchSharp.torch.no_grad())
-            encoder.call(input).Dispose();
-        Assert.Equal(0, softmaxCalls); // scoring: the fused kernel
+            using (rescale.Activate())
+            using (TorchSharp.torch.no_grad())
+                encoder.call(input).Dispose();
+            Assert.Equal(1, softmaxCalls); // explaining: the explicit form, one softmax per layer
 
-        using (rescale.Activate())
-        using (TorchSharp.torch.no_grad())
-            encoder.call(input).Dispose();
-        Assert.Equal(1, softmaxCalls); // explaining: the explicit form, one softmax per layer
-
-        using (TorchSharp.torch.no_grad())
-            encoder.call(input).Dispose();
-        Assert.Equal(1, softmaxCalls); // and back to the fused kernel once the rule is off
+            using (TorchSharp.torch.no_grad())
+                encoder.call(input).Dispose();
+            Assert.Equal(1, softmaxCalls); // and back to the fused kernel once the rule is off
+        }
+        finally
+        {
+            MLExtensions.Text.BertEncoder.FusedAttention = fusedBefore;
+        }
     }
 }
