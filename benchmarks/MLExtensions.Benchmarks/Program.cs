@@ -19,6 +19,7 @@ IBenchmark[] benchmarks =
     new DistributedBenchmark(),
     new ExplainBenchmark(),
     new PrecisionBenchmark(),
+    new DefaultsBenchmark(),
 };
 
 // Numbers in reports must not depend on the machine's locale (they are pasted into issues and compared).

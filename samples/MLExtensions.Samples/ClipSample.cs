@@ -78,11 +78,13 @@ internal static class ClipSample
             Label = i.Label,
         }).ToList();
         Console.WriteLine($"\nLiT: {train.Count} captioned training images of 8 classes ({string.Join(" and ", heldOut)} held out), {epochs} epochs…");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var encoder = ml.Transforms.ImageTextEncoder(new ImageTextEncoderOptions
         {
             ImageColumnName = nameof(CaptionedImage.Image), CaptionColumnName = nameof(CaptionedImage.Caption),
             ImageChannels = 1, ImageHeight = 28, ImageWidth = 28, ImageInputSize = 64, Epochs = epochs,
         }).Fit(ml.Data.LoadFromEnumerable(train));
+        Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F1} s.");
 
         var testRows = test.Select(i => new CaptionedImage { Image = i.Pixels.Select(p => (float)p).ToArray(), Label = i.Label }).ToList();
         var testView = ml.Data.LoadFromEnumerable(testRows);

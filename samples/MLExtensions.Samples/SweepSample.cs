@@ -50,6 +50,7 @@ internal static class SweepSample
         // 2. Run it with a progress bar; the journal lets an interrupted run resume where it stopped.
         string journal = Path.Combine(output, "sweep-journal.jsonl");
         SweepResult result;
+        TimeSpan sweepTime;
         using (var bar = new ProgressBar(trials, "Sweeping the Fashion-MNIST network (TPE + ASHA)", new ProgressBarOptions { ProgressCharacter = '─', CollapseWhenFinished = false }))
         {
             var options = new SweepOptions
@@ -63,13 +64,15 @@ internal static class SweepSample
                 JournalPath = journal,
                 Progress = new BarProgress(bar),
             };
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             result = ml.Sweep(space, Pipeline, options).Run(train);
+            sweepTime = clock.Elapsed;
         }
 
         // 3. What it found.
         Console.WriteLine($"\n{result.Trials.Count} trials: {result.Trials.Count(t => t.Status == TrialStatus.Completed)} completed, " +
             $"{result.Trials.Count(t => t.Status == TrialStatus.Pruned)} pruned, {result.Trials.Sum(t => t.ResourceUsed):0} epochs in all " +
-            $"(without pruning: {result.Trials.Count * Epochs}). Journal: {journal}");
+            $"(without pruning: {result.Trials.Count * Epochs}) in {sweepTime.TotalMinutes:F1} min. Journal: {journal}");
         foreach (var t in result.Trials)
             Console.WriteLine($"  {t.Index,2} {t.Status,-9} {t.IntermediateMetrics.Count,2} epochs  validation {(double.IsNaN(t.Metric) ? "  -  " : t.Metric.ToString("P1")),6}  {t.Parameters}");
         Console.WriteLine($"\nBest: validation accuracy {result.BestMetric:P1} with {result.BestParameters}");

@@ -64,11 +64,8 @@ internal static class TourSample
         var toClass = ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel");
         ImageClassifierOptions Images(ImageArchitecture architecture, int epochs, ConsoleProgress progress)
         {
+            // The trainer's defaults: no augmentation (it pays off over longer training), a cosine schedule from a 3e-3 peak.
             var options = VisionSample.ImageOptions(architecture, epochs);
-            // A short run: no augmentation (it pays off over longer training), a cosine schedule from a 3e-3 peak.
-            options.Augmentation = new ImageAugmentationOptions();
-            options.Optimizer.LearningRate = 3e-3;
-            options.LearningRateSchedule.Kind = LearningRateScheduleKind.Cosine;
             options.Progress = progress;
             options.ProgressInterval = 5;
             return options;

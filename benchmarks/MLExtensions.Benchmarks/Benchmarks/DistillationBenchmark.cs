@@ -23,8 +23,8 @@ internal sealed class DistillationBenchmark : IBenchmark
 
     public string Description => "Distillation: MiniLM teacher → small transformer students (reviews); ResNet-20 → LeNet-5 (Fashion-MNIST)";
 
-    public IReadOnlyList<BenchmarkOption> Options { get; } = new BenchmarkOption[]
-    {
+    public IReadOnlyList<BenchmarkOption> Options { get; } =
+    [
         new("part", "name", "text, image, all, or vocabulary (no training: pruned vocabulary size and parameter counts of the text students; default text)"),
         new("text-data", "folder", "fine-food folder with train.csv and test.csv (default ../shared/data/fine-foods)"),
         new("image-data", "folder", "Fashion-MNIST folder (default ../shared/data/fashion-mnist)"),
@@ -53,12 +53,11 @@ internal sealed class DistillationBenchmark : IBenchmark
         new("augment-neighbours", "N", "augmented variant: replace by one of the N nearest word pieces, 0 = any (default 15)"),
         new("augment-span", "p", "augmented variant: span sampling probability (default 0.25)"),
         new("augment-hidden", "x", "augmented variant: hidden-state loss weight (default 0)"),
-        new("image-teacher-epochs", "N", "ResNet-20 teacher epochs (default 6)"),
-        new("image-student-epochs", "N", "LeNet-5 student epochs (default 6)"),
-        new("train-limit", "N", "use only the first N training rows (smoke runs)"),
+        new("train-limit", "N", "use only the first N training rows"),
         new("seed", "N", "seed (default 1)"),
         TorchSetup.ThreadsOption("1 lets two accuracy runs share the machine, but their latencies are then not comparable"),
-    };
+        .. ImageDistillationStudy.OptionList,
+    ];
 
     public int Run(BenchmarkArguments arguments, TextWriter output)
     {
@@ -209,64 +208,8 @@ internal sealed class DistillationBenchmark : IBenchmark
         public bool PredictedLabel { get; set; }
     }
 
-    private static void Images(BenchmarkArguments arguments, TextWriter output)
-    {
-        int seed = arguments.Int("seed", 1);
-        var data = FashionMnist.Load(arguments.String("image-data"), RepositoryPaths.Root());
-        int? limit = arguments.OptionalInt("train-limit");
-        var trainImages = limit is int n ? new LabeledImages(data.Train.Images.Take(n).ToArray(), data.Train.Labels.Take(n).ToArray()) : data.Train;
-        var ml = new MLContext(seed: seed);
-        var raw = ml.Data.LoadFromEnumerable(ImageRow.From(trainImages));
-        var keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw);
-        var train = keys.Transform(raw);
-        var test = keys.Transform(ml.Data.LoadFromEnumerable(ImageRow.From(data.Test)));
-        output.WriteLine($"Images: {data.Folder}: {trainImages.Count} training, {data.Test.Count} test images");
-
-        ImageClassifierOptions Options(ImageArchitecture architecture, int epochs) => new()
-        {
-            ImageColumnName = nameof(ImageRow.Features),
-            ImageChannels = 1,
-            ImageHeight = 28,
-            ImageWidth = 28,
-            PixelScale = 1f,
-            Architecture = architecture,
-            Epochs = epochs,
-            BatchSize = 128,
-            ValidationFraction = 0.05,
-            Seed = seed,
-            Augmentation = { RandomCropPadding = 2, HorizontalFlip = true },
-            LearningRateSchedule = { Kind = LearningRateScheduleKind.Cosine },
-            EarlyStopping = { Patience = 100 },
-            Progress = EpochPrinter(output, architecture.ToString()),
-        };
-
-        var table = new TextTable("Model", "Parameters", "Test accuracy", "% of teacher", "Latency ms", "Training min");
-        var clock = Stopwatch.StartNew();
-        var teacher = ml.MulticlassClassification.Trainers.ImageClassifier(Options(ImageArchitecture.ResNet20, arguments.Int("image-teacher-epochs", 6))).Fit(train);
-        double teacherMinutes = clock.Elapsed.TotalMinutes;
-        double teacherAccuracy = ml.MulticlassClassification.Evaluate(teacher.Transform(test)).MicroAccuracy;
-        table.AddRow("Teacher: ResNet-20", $"{teacher.Network.parameters().Sum(p => p.numel()):N0}", $"{teacherAccuracy:P2}", "100 %",
-            $"{ImageLatency(ml, teacher, data.Test):F2}", $"{teacherMinutes:F1}");
-
-        int studentEpochs = arguments.Int("image-student-epochs", 6);
-        foreach (bool distill in new[] { false, true })
-        {
-            clock.Restart();
-            var options = Options(ImageArchitecture.LeNet5, studentEpochs);
-            NetworkTransformerBase student = distill
-                ? ml.MulticlassClassification.Trainers.Distill(teacher, new DistillationOptions { Student = options, Temperature = 4, Alpha = 0.9, TeacherSeesAugmentedImages = true }).Fit(train)
-                : ml.MulticlassClassification.Trainers.ImageClassifier(options).Fit(train);
-            double minutes = clock.Elapsed.TotalMinutes;
-            double accuracy = ml.MulticlassClassification.Evaluate(student.Transform(test)).MicroAccuracy;
-            table.AddRow(distill ? "Student: LeNet-5, distilled (T = 4, teacher sees augmented images)" : "Student: LeNet-5, labels only",
-                $"{student.Network.parameters().Sum(p => p.numel()):N0}", $"{accuracy:P2}", $"{accuracy / teacherAccuracy:P1}",
-                $"{ImageLatency(ml, student, data.Test):F2}", $"{minutes:F1}");
-        }
-        output.WriteLine();
-        output.WriteLine("Results (images)");
-        table.Write(output);
-        output.WriteLine();
-    }
+    private static void Images(BenchmarkArguments arguments, TextWriter output) =>
+        new ImageDistillationStudy(arguments, output, EpochPrinter(output, "image")).Run();
 
     private static string Verdict(bool met) => met ? "MET" : "MISSED";
 
@@ -278,47 +221,12 @@ internal sealed class DistillationBenchmark : IBenchmark
             output.WriteLine($"      {who} epoch {p.Epoch} batch {p.BatchInEpoch}/{p.BatchesPerEpoch}: loss {p.TrainingLoss:F4}, {p.SamplesPerSecond:F1} rows/s");
     });
 
-    private static double Latency(MLContext ml, ITransformer model, List<FineFoodReviews.Row> rows)
-    {
-        var engine = ml.Model.CreatePredictionEngine<FineFoodReviews.Row, BinaryPrediction>(model);
-        // Warm up for a fixed time, not a fixed row count: right after Evaluate (which runs just before this), single-row
-        // torch calls run 2–3× slower for about a second (seen with a separate timing program; the cause was not pinned down, it does not occur with one
-        // torch thread). A small student's 300 timed rows fit inside that second, the teacher's do not, which skewed the ratio.
-        var warmUp = Stopwatch.StartNew();
-        for (int i = 0; warmUp.Elapsed < TimeSpan.FromSeconds(2); i++)
-            engine.Predict(rows[i % 20]);
-        var times = rows.Skip(20).Take(300).Select(row =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            engine.Predict(row);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }).ToList();
-        return Statistics.Median(times);
-    }
-
-    private static double ImageLatency(MLContext ml, ITransformer model, LabeledImages images)
-    {
-        var engine = ml.Model.CreatePredictionEngine<ImageRow, KeyPrediction>(model);
-        var rows = ImageRow.From(images).Take(520).ToList();
-        foreach (var row in rows.Take(20))
-            engine.Predict(row);
-        var times = rows.Skip(20).Select(row =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            engine.Predict(row);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }).ToList();
-        return Statistics.Median(times);
-    }
+    private static double Latency(MLContext ml, ITransformer model, List<FineFoodReviews.Row> rows) =>
+        PredictionLatency.MedianMilliseconds<FineFoodReviews.Row, BinaryPrediction>(ml, model, rows, timedRows: 300);
 
     private sealed class BinaryPrediction
     {
         public bool PredictedLabel { get; set; }
-    }
-
-    private sealed class KeyPrediction
-    {
-        public uint PredictedLabel { get; set; }
     }
 
     /// <summary>Prints on the training thread, in order (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -105,12 +105,26 @@ public sealed class FineTuningOptions
 /// </summary>
 public sealed class ImageClassifierOptions : NetworkTrainerOptions
 {
-    /// <summary>Creates options with defaults for small images trained from scratch on the CPU.</summary>
+    /// <summary>
+    /// Creates options with defaults for small images trained from scratch on the CPU: 20 epochs of batch 64, AdamW with a
+    /// cosine schedule from a peak rate of 3e-3 down to 1 % of it, and the epoch with the best validation accuracy kept
+    /// (early stopping after 20 epochs without improvement, so the default run always finishes its schedule).
+    /// </summary>
+    /// <remarks>
+    /// The schedule and rate are the recipe measured best on full Fashion-MNIST (DefaultCnn, +1.5 points over a constant
+    /// 1e-3) and checked on two more data sets (docs/getting-started.md, "Defaults and the evidence for them"): the generated
+    /// printed digits (+4 points) and the UCI 8 × 8 digits (a tie at 99 %). A cosine schedule is cut short by an early stop,
+    /// hence the patience equal to the epochs; raise both together.
+    /// </remarks>
     public ImageClassifierOptions()
     {
         Epochs = 20;
         BatchSize = 64;
-        EarlyStopping.Patience = 5;
+        Optimizer.LearningRate = 3e-3;
+        LearningRateSchedule.Kind = LearningRateScheduleKind.Cosine;
+        LearningRateSchedule.MinimumFactor = 0.01;
+        EarlyStopping.Patience = 20;
+        EarlyStopping.Monitor = EarlyStoppingMonitor.ValidationMetric;
     }
 
     /// <summary>Name of the label column (a key type). Default "Label".</summary>
