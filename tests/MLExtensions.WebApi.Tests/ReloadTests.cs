@@ -49,16 +49,23 @@ public sealed class ReloadTests : IClassFixture<ReviewModels>
         stop.Cancel();
         var answers = (await Task.WhenAll(load)).SelectMany(a => a).ToList();
 
-        // Every answer is exactly one model's answer, version 1 before the switch and version 2 after it.
+        // Every answer is exactly one model's answer, version 1 before the switch and version 2 after it. Probabilities are
+        // compared to 1e-6: requests scored concurrently share libtorch's intra-op threads, which changes how a matrix product
+        // splits its sums, so an answer can differ from the serial in-process one in the last bits (2.2e-8 seen in CI); the two
+        // models' answers differ by far more (the last assertion).
         Assert.Contains(answers, a => a.Body.ModelVersion == 1);
         Assert.Contains(answers, a => a.Body.ModelVersion == 2);
         foreach (var (index, body) in answers)
-            Assert.Equal((body.ModelVersion == 1 ? first : second)[index].Probability, body.Probability);
+        {
+            var expected = (body.ModelVersion == 1 ? first : second)[index];
+            Assert.Equal(expected.PredictedLabel, body.Label);
+            Assert.Equal(expected.Probability, body.Probability, 1e-6);
+        }
         for (int i = 0; i < texts.Count; i++)
         {
             var after = await Predict(client, texts[i]);
             Assert.Equal(second[i].PredictedLabel, after.Label);
-            Assert.Equal(second[i].Probability, after.Probability);
+            Assert.Equal(second[i].Probability, after.Probability, 1e-6);
         }
         Assert.Contains(first.Zip(second), p => p.First.PredictedLabel != p.Second.PredictedLabel);
     }
