@@ -196,7 +196,7 @@ public sealed class ImageClassifierTrainer : NetworkTrainerBase<ImageClassifierT
         if (fine.HeadOnlyEpochs > 0)
         {
             network.FreezeStages(stages);
-            var phase = _options.ForPhase(fine.HeadOnlyEpochs, "head");
+            var phase = FineTuningPhase(fine.HeadOnlyEpochs, "head", context.Channel);
             if (fine.CacheFrozenFeatures && !_options.Augmentation.Enabled)
                 state = TrainHeadOnCachedFeatures(network, data, phase, context);
             else
@@ -207,10 +207,31 @@ public sealed class ImageClassifierTrainer : NetworkTrainerBase<ImageClassifierT
             network.FreezeStages(Math.Max(0, stages - fine.UnfreezeLastStages));
             context.Channel.Info(MessageSensitivity.None, "Fine-tuning the head and the last {0} of {1} backbone stages (learning-rate factor {2}).",
                 Math.Min(fine.UnfreezeLastStages, stages), stages, fine.BackboneLearningRateFactor);
-            state = RunLoop(CreateTask(network, schema), data.Train, data.Validation, _options.ForPhase(_options.Epochs, "finetune"), context);
+            state = RunLoop(CreateTask(network, schema), data.Train, data.Validation, FineTuningPhase(_options.Epochs, "finetune", context.Channel), context);
         }
         network.FreezeStages(0);
         return state ?? throw new InvalidOperationException("Fine-tuning ran no epochs: set FineTuning.HeadOnlyEpochs or FineTuning.UnfreezeLastStages above 0.");
+    }
+
+    /// <summary>
+    /// The options of one fine-tuning phase. A learning rate left at the from-scratch default (3e-3) becomes 1e-3 here: on the
+    /// low-data benchmark (ImageNet ResNet-18, 100 Fashion-MNIST images per class) fine-tuning at 3e-3 scored 79.86 % against
+    /// 84.34 % at 1e-3. Any other rate the user set is kept.
+    /// </summary>
+    private NetworkTrainerOptions FineTuningPhase(int epochs, string name, IChannel channel)
+    {
+        var phase = _options.ForPhase(epochs, name);
+        var optimizer = _options.Optimizer;
+        if (optimizer.LearningRate != ImageClassifierOptions.ScratchLearningRate)
+            return phase;
+        phase.Optimizer = new OptimizerOptions
+        {
+            Kind = optimizer.Kind, LearningRate = ImageClassifierOptions.FineTuningLearningRate, WeightDecay = optimizer.WeightDecay,
+            Momentum = optimizer.Momentum, Nesterov = optimizer.Nesterov, Beta1 = optimizer.Beta1, Beta2 = optimizer.Beta2, Epsilon = optimizer.Epsilon,
+        };
+        channel.Info(MessageSensitivity.None, "Fine-tuning phase '{0}' at learning rate {1} (the default for pretrained weights; set Optimizer.LearningRate to another value than {2} to choose).",
+            name, ImageClassifierOptions.FineTuningLearningRate, ImageClassifierOptions.ScratchLearningRate);
+        return phase;
     }
 
     /// <summary>Phase 1 with the frozen backbone run once per image: the head trains on cached features.</summary>

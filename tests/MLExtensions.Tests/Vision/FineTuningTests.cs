@@ -57,6 +57,8 @@ public class FineTuningTests
             Assert.True(values.SequenceEqual(backbone[key]), $"{key} changed");
         Assert.Contains(messages, m => m.StartsWith("Cached frozen backbone features of ", StringComparison.Ordinal));
         Assert.Contains(messages, m => m.StartsWith("Loaded ImageNet ResNet-18 weights from ", StringComparison.Ordinal));
+        // The learning rate was left at the from-scratch default, so the phase runs at the fine-tuning one.
+        Assert.Contains("Fine-tuning phase 'head' at learning rate 0.001 (the default for pretrained weights; set Optimizer.LearningRate to another value than 0.003 to choose).", messages);
     }
 
     [Fact]
