@@ -221,14 +221,10 @@ public sealed class ImageClassifierTrainer : NetworkTrainerBase<ImageClassifierT
     private NetworkTrainerOptions FineTuningPhase(int epochs, string name, IChannel channel)
     {
         var phase = _options.ForPhase(epochs, name);
-        var optimizer = _options.Optimizer;
-        if (optimizer.LearningRate != ImageClassifierOptions.ScratchLearningRate)
+        if (_options.Optimizer.LearningRate != ImageClassifierOptions.ScratchLearningRate)
             return phase;
-        phase.Optimizer = new OptimizerOptions
-        {
-            Kind = optimizer.Kind, LearningRate = ImageClassifierOptions.FineTuningLearningRate, WeightDecay = optimizer.WeightDecay,
-            Momentum = optimizer.Momentum, Nesterov = optimizer.Nesterov, Beta1 = optimizer.Beta1, Beta2 = optimizer.Beta2, Epsilon = optimizer.Epsilon,
-        };
+        // A copy: the user's options keep their rate, and a second Fit with them applies the same rule.
+        phase.Optimizer = _options.Optimizer.WithLearningRate(ImageClassifierOptions.FineTuningLearningRate);
         channel.Info(MessageSensitivity.None, "Fine-tuning phase '{0}' at learning rate {1} (the default for pretrained weights; set Optimizer.LearningRate to another value than {2} to choose).",
             name, ImageClassifierOptions.FineTuningLearningRate, ImageClassifierOptions.ScratchLearningRate);
         return phase;

@@ -40,6 +40,14 @@ public sealed class OptimizerOptions
     /// <summary>Adam's numerical-stability term, &gt; 0. Default 1e-8.</summary>
     public double Epsilon { get; set; } = 1e-8;
 
+    /// <summary>A copy with another peak learning rate and every other setting the same (for one phase of a training).</summary>
+    internal OptimizerOptions WithLearningRate(double learningRate)
+    {
+        var copy = (OptimizerOptions)MemberwiseClone();
+        copy.LearningRate = learningRate;
+        return copy;
+    }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
