@@ -31,7 +31,9 @@ public class TextClassifierTests
         var ml = new MLContext(seed: 1);
         var train = ml.Data.LoadFromEnumerable(TinyText.Make(400, 1));
         var test = ml.Data.LoadFromEnumerable(TinyText.Make(100, 2));
-        var model = ml.BinaryClassification.Trainers.TextClassifier(Options()).Fit(train);
+        // 20 epochs, not 12: how long the tiny encoder sits at chance before it takes off varies with thread timing, and a
+        // clean-clone CI run once ended 12 epochs at 94 %; the best epoch on validation is kept either way.
+        var model = ml.BinaryClassification.Trainers.TextClassifier(Options(epochs: 20)).Fit(train);
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
         Assert.True(metrics.Accuracy >= 0.95, $"accuracy {metrics.Accuracy}");
     }
